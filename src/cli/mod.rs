@@ -1,0 +1,1 @@
+//! Command-line front ends: `prae` and `prae-virsh`. They parse, validate, then call the library.

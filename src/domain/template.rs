@@ -1,0 +1,1 @@
+//! Domain templates (`domain-templates/`), rendered from values through the XML writer.

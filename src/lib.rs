@@ -1,0 +1,39 @@
+//! prae: predictive resource allocation for libvirt.
+//!
+//! prae predicts what a VM, an image build or a command will need before it runs and rewrites the
+//! allocation (vCPUs, memory, disk bus and storage class, disk and network limits) in the domain
+//! XML, recording why in the domain's own `<metadata>`.
+//!
+//! # Layout
+//!
+//! One library, two thin binaries (`prae`, `prae-virsh`). Each module keeps one rule:
+//!
+//! | module         | job                                                        | rule it keeps |
+//! |----------------|------------------------------------------------------------|---------------|
+//! | [`model`]      | plain data: profiles, tiers, samples, host capacity        | no behaviour beyond validation; serde everywhere |
+//! | [`units`]      | libvirt's size units (`512MiB`, `3GiB`, `KB` vs `KiB`)      | pure |
+//! | [`domain`]     | typed view of domain XML, lossless rewrite and revert, templates | pure: strings in, strings out; only resource elements and prae's metadata change |
+//! | [`engine`]     | evidence -> allocation (today: the per-tier table)         | pure; every allocation carries its provenance |
+//! | [`hypervisor`] | the `Hypervisor` trait and its libvirt implementation      | the ONLY module that calls libvirt; every `unsafe` has a `SAFETY` comment and a real-libvirt test |
+//! | [`cli`]        | clap definitions and handlers for `prae` and `prae-virsh`  | parse, validate, then call the library; never passes text through a shell |
+//!
+//! Modules named in the design that later work adds: `forecast/` (auto-ARIMA, pure), `profile/`
+//! (application models, pure), `optimize/` (genetic optimizer, pure), `store/` (the only module
+//! that touches the database and files), `build/` and `exec/` (over the hypervisor trait and the
+//! store), `daemon/` (tokio runtime, API, interception, sampling).
+//!
+//! # Invariants
+//! - Pure modules take their inputs as values and never reach out (no libvirt, files or clock).
+//! - A rewrite changes only resource elements and prae's metadata; a round trip keeps the rest;
+//!   rewriting twice equals rewriting once; revert restores the recorded originals.
+//! - Every error is one line naming the offending value; bad input changes nothing.
+
+pub mod cli;
+pub mod domain;
+pub mod engine;
+mod error;
+pub mod hypervisor;
+pub mod model;
+pub mod units;
+
+pub use error::{Error, Result};
