@@ -11,10 +11,17 @@
 //!   values recorded in prae's metadata.
 
 use crate::Result;
-use crate::model::{Allocation, Bandwidth, DiskBus, IoTune};
+use crate::model::{Allocation, Bandwidth, IoTune};
+use rewrite::Plan;
 use serde::{Deserialize, Serialize};
+use view::Layout;
+use xml::Doc;
 
+mod metadata;
+mod rewrite;
 pub mod template;
+mod view;
+mod xml;
 
 /// prae's XML namespace for its `<metadata>` child.
 pub const PRAE_NS: &str = "urn:prae:allocation:1";
@@ -89,29 +96,117 @@ pub struct Rewritten {
 
 /// Parses a domain's resource elements. Errors: not well-formed XML, or not a `<domain>`.
 pub fn parse(xml: &str) -> Result<DomainView> {
-    let _ = xml;
-    Err(crate::Error::Unsupported(
-        "domain::parse is not written yet".into(),
-    ))
+    let doc = Doc::parse(xml)?;
+    let layout = Layout::find(&doc)?;
+    view::view(&doc, &layout)
 }
 
 /// Applies `alloc.profile` to a domain's XML; records originals, new values and
 /// `alloc.provenance` in prae's metadata.
+///
+/// A domain prae already rewrote is first reverted to its recorded originals, so the very first
+/// originals are kept and rewriting twice with the same allocation gives the same bytes. The
+/// changes reported are relative to the XML given.
 pub fn rewrite(xml: &str, alloc: &Allocation) -> Result<Rewritten> {
-    let _ = (xml, alloc);
-    Err(crate::Error::Unsupported(
-        "domain::rewrite is not written yet".into(),
-    ))
+    alloc.profile.validate()?;
+    let doc = Doc::parse(xml)?;
+    let layout = Layout::find(&doc)?;
+    let Some(p) = layout.prae else {
+        return rewrite_fresh(&doc, &layout, alloc);
+    };
+    let prev = metadata::read(&doc, p)?;
+    let mut skipped = Vec::new();
+    let edits = metadata::revert_edits(&doc, &layout, p, &prev, &mut skipped);
+    let base = xml::apply(xml, edits)?;
+    let base_doc = Doc::parse(&base)?;
+    let base_layout = Layout::find(&base_doc)?;
+    let mut out = rewrite_fresh(&base_doc, &base_layout, alloc)?;
+    // Report changes relative to the previous rewrite, not to the originals.
+    let mut changes = Vec::with_capacity(out.changes.len());
+    let mut matched = vec![false; prev.changes.len()];
+    for c in &out.changes {
+        let hit = (0..prev.changes.len()).find(|&i| !matched[i] && prev.changes[i].what == c.what);
+        match hit {
+            Some(i) => {
+                matched[i] = true;
+                let p = &prev.changes[i];
+                if p.to != c.to {
+                    changes.push(Change {
+                        what: c.what.clone(),
+                        from: p.to.clone(),
+                        to: c.to.clone(),
+                    });
+                }
+            }
+            None => changes.push(c.clone()),
+        }
+    }
+    for (p, _) in prev.changes.iter().zip(&matched).filter(|(_, m)| !**m) {
+        changes.push(Change {
+            what: p.what.clone(),
+            from: p.to.clone(),
+            to: p.from.clone(),
+        });
+    }
+    out.changes = changes;
+    skipped.append(&mut out.skipped);
+    out.skipped = skipped;
+    Ok(out)
+}
+
+fn rewrite_fresh(doc: &Doc, layout: &Layout, alloc: &Allocation) -> Result<Rewritten> {
+    // Reading the view first rejects unparsable values before anything is decided.
+    view::view(doc, layout)?;
+    let profile = &alloc.profile;
+    let mut plan = Plan::new(doc, layout);
+    plan.vcpus(profile)?;
+    plan.memory(profile)?;
+    plan.disks(profile)?;
+    plan.interfaces(profile)?;
+    plan.metadata(&alloc.provenance);
+    let Plan {
+        edits,
+        changes,
+        skipped,
+        ..
+    } = plan;
+    Ok(Rewritten {
+        xml: xml::apply(doc.src, edits)?,
+        changes,
+        skipped,
+    })
 }
 
 /// Restores the original values recorded in prae's metadata and removes that metadata.
 /// A domain prae never rewrote is returned unchanged, with no changes.
 pub fn revert(xml: &str) -> Result<Rewritten> {
-    let _ = xml;
-    Err(crate::Error::Unsupported(
-        "domain::revert is not written yet".into(),
-    ))
+    let doc = Doc::parse(xml)?;
+    let layout = Layout::find(&doc)?;
+    let Some(p) = layout.prae else {
+        return Ok(Rewritten {
+            xml: xml.to_string(),
+            changes: Vec::new(),
+            skipped: Vec::new(),
+        });
+    };
+    let meta = metadata::read(&doc, p)?;
+    let mut skipped = Vec::new();
+    let edits = metadata::revert_edits(&doc, &layout, p, &meta, &mut skipped);
+    let changes = meta
+        .changes
+        .iter()
+        .map(|c| Change {
+            what: c.what.clone(),
+            from: c.to.clone(),
+            to: c.from.clone(),
+        })
+        .collect();
+    Ok(Rewritten {
+        xml: xml::apply(xml, edits)?,
+        changes,
+        skipped,
+    })
 }
 
-#[allow(dead_code)]
-fn _bus_used(_: DiskBus) {}
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,931 @@
+//! Applying a profile: decide each change, then express it as byte-span edits.
+
+use super::view::{
+    IOTUNE_KEYS, Layout, attr_kib, disk_bus, iotune_get, read_bandwidth, read_iotune, scaled_kib,
+};
+use super::xml::{Doc, Edit, Gen, edit_tag};
+use super::{Change, Skipped};
+use crate::Result;
+use crate::model::{Bandwidth, BandwidthLimit, DiskBus, IoTune, ResourceProfile};
+use crate::units::{format_kib, unit_bytes};
+use std::collections::HashSet;
+
+/// The original bytes of one element prae replaced (`None`: prae inserted it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Record {
+    pub at: String,
+    pub original: Option<String>,
+}
+
+pub(crate) struct Plan<'d, 'a> {
+    pub doc: &'d Doc<'a>,
+    pub l: &'d Layout,
+    pub edits: Vec<Edit>,
+    pub records: Vec<Record>,
+    pub changes: Vec<Change>,
+    pub skipped: Vec<Skipped>,
+    /// Whether the document is indented (new elements go on their own lines).
+    pub pretty: bool,
+}
+
+fn change(what: impl Into<String>, from: impl ToString, to: impl ToString) -> Change {
+    Change {
+        what: what.into(),
+        from: from.to_string(),
+        to: to.to_string(),
+    }
+}
+
+/// `kib` written in `unit` when that is exact.
+fn in_unit(kib: u64, unit: &str) -> Option<u64> {
+    let ub = unit_bytes(unit).ok()?;
+    let bytes = kib.checked_mul(1024)?;
+    (bytes % ub == 0).then_some(bytes / ub)
+}
+
+/// The number and unit attribute to write for `kib`, keeping the element's unit when exact.
+fn value_and_unit(old_unit: Option<&str>, kib: u64) -> (u64, Option<&str>) {
+    match old_unit {
+        None => (kib, None),
+        Some(u) => match in_unit(kib, u) {
+            Some(v) => (v, Some(u)),
+            None => (kib, Some("KiB")),
+        },
+    }
+}
+
+fn round_up(v: u64, g: u64) -> u64 {
+    if g <= 1 {
+        v
+    } else {
+        v.div_ceil(g).saturating_mul(g)
+    }
+}
+
+/// Index -> libvirt disk name suffix: 0 -> a, 25 -> z, 26 -> aa.
+fn disk_suffix(mut i: usize) -> String {
+    let mut s = Vec::new();
+    loop {
+        s.push(b'a' + (i % 26) as u8);
+        if i < 26 {
+            break;
+        }
+        i = i / 26 - 1;
+    }
+    s.reverse();
+    String::from_utf8(s).unwrap_or_default()
+}
+
+fn fmt_iotune(io: &IoTune) -> String {
+    let parts: Vec<String> = (0..6)
+        .filter_map(|k| iotune_get(io, k).map(|v| format!("{}={v}", IOTUNE_KEYS[k])))
+        .collect();
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(",")
+    }
+}
+
+fn fmt_limit(l: &Option<BandwidthLimit>) -> String {
+    match l {
+        None => "none".into(),
+        Some(l) => {
+            let mut s = l.average.to_string();
+            if let Some(p) = l.peak {
+                s.push_str(&format!("/peak {p}"));
+            }
+            if let Some(b) = l.burst {
+                s.push_str(&format!("/burst {b}"));
+            }
+            s
+        }
+    }
+}
+
+fn fmt_bandwidth(b: &Bandwidth) -> String {
+    format!(
+        "in {} out {}",
+        fmt_limit(&b.inbound),
+        fmt_limit(&b.outbound)
+    )
+}
+
+const VIRTIO_DRIVER_ATTRS: [&str; 9] = [
+    "queues",
+    "queue_size",
+    "packed",
+    "iothread",
+    "page_per_vq",
+    "ats",
+    "iommu",
+    "event_idx",
+    "ioeventfd",
+];
+
+impl<'d, 'a> Plan<'d, 'a> {
+    pub fn new(doc: &'d Doc<'a>, l: &'d Layout) -> Self {
+        let pretty = doc.children(doc.root).next().is_some_and(|c| {
+            doc.src[doc.ws_before(doc.el(c).start)..doc.el(c).start].contains('\n')
+        });
+        Plan {
+            doc,
+            l,
+            edits: Vec::new(),
+            records: Vec::new(),
+            changes: Vec::new(),
+            skipped: Vec::new(),
+            pretty,
+        }
+    }
+
+    fn skip(&mut self, what: impl Into<String>, reason: impl Into<String>) {
+        self.skipped.push(Skipped {
+            what: what.into(),
+            reason: reason.into(),
+        });
+    }
+
+    fn record(&mut self, at: impl Into<String>, el: Option<usize>) {
+        self.records.push(Record {
+            at: at.into(),
+            original: el.map(|e| self.doc.outer(e).to_string()),
+        });
+    }
+
+    fn replace(&mut self, start: usize, end: usize, text: String) {
+        self.edits.push(Edit { start, end, text });
+    }
+
+    /// Removes an element and the whitespace before it.
+    fn remove(&mut self, el: usize) {
+        let e = *self.doc.el(el);
+        self.replace(self.doc.ws_before(e.start), e.end, String::new());
+    }
+
+    /// Inserts `text` (an element) after `sibling`, on its own line like the sibling.
+    fn insert_after(&mut self, sibling: usize, text: &str) {
+        let sep = self.doc.sep_before(sibling);
+        let mut s = String::with_capacity(sep.len() + text.len());
+        s.push_str(sep);
+        s.push_str(text);
+        let at = self.doc.el(sibling).end;
+        self.replace(at, at, s);
+    }
+
+    /// `<name ...>value</name>` rewritten with a new KiB value, keeping its unit when exact.
+    fn scaled_element(&self, el: usize, kib: u64) -> String {
+        let doc = self.doc;
+        let e = doc.el(el);
+        let unit = doc.attr(el, "unit");
+        let (v, u) = value_and_unit(unit.as_deref(), kib);
+        let open = if u == unit.as_deref() {
+            doc.open_tag(el).to_string()
+        } else {
+            edit_tag(doc.open_tag(el), e.name_len as usize, &[("unit", u)])
+        };
+        let close = &doc.src[e.close_start..e.end];
+        let mut s = String::with_capacity(open.len() + close.len() + 20);
+        s.push_str(&open);
+        s.push_str(&v.to_string());
+        s.push_str(close);
+        s
+    }
+
+    pub fn vcpus(&mut self, prof: &ResourceProfile) -> Result<()> {
+        let (old_max, old_cur) = self.l.vcpus(self.doc)?;
+        let (mut cur, mut max) = match (prof.vcpus, prof.max_vcpus) {
+            (None, None) => return Ok(()),
+            (Some(c), Some(m)) => (c, m.max(c)),
+            (Some(c), None) => (c, old_max.max(c)),
+            (None, Some(m)) => (old_cur.min(m), m),
+        };
+        if max == old_max && cur == old_cur {
+            return Ok(());
+        }
+        if self.l.vcpus_list.is_some() {
+            self.skip(
+                "vcpu",
+                "the domain lists per-vCPU state in <vcpus>; prae leaves its vCPU counts alone",
+            );
+            return Ok(());
+        }
+        if !self.l.numa_cells.is_empty() && max != old_max {
+            self.skip(
+                "vcpu",
+                format!("maximum stays {old_max}: NUMA cells assign the vCPU ids"),
+            );
+            max = old_max;
+            cur = cur.min(max);
+        } else if max < self.l.vcpu_ids_needed {
+            let need = self.l.vcpu_ids_needed;
+            self.skip(
+                "vcpu",
+                format!(
+                    "maximum stays {need}, not {max}: vCPU ids up to {} are pinned or scheduled",
+                    need - 1
+                ),
+            );
+            max = need;
+            cur = cur.min(max);
+        }
+        if max == old_max && cur == old_cur {
+            return Ok(());
+        }
+        if max != old_max {
+            self.changes.push(change("vcpu", old_max, max));
+        }
+        if cur != old_cur {
+            self.changes.push(change("vcpu current", old_cur, cur));
+        }
+        let doc = self.doc;
+        match self.l.vcpu {
+            Some(v) => {
+                self.record("vcpu", Some(v));
+                let e = *doc.el(v);
+                let had = doc.attr(v, "current").is_some();
+                let cur_s = cur.to_string();
+                let cur_attr = (cur != max || had).then_some(cur_s.as_str());
+                let mut s = edit_tag(
+                    doc.open_tag(v),
+                    e.name_len as usize,
+                    &[("current", cur_attr)],
+                );
+                s.push_str(&max.to_string());
+                s.push_str(&doc.src[e.close_start..e.end]);
+                self.replace(e.start, e.end, s);
+            }
+            None => {
+                self.record("vcpu", None);
+                let mut g = Gen::new();
+                let cur_s = cur.to_string();
+                let attrs: &[(&str, &str)] = if cur != max {
+                    &[("current", &cur_s)]
+                } else {
+                    &[]
+                };
+                g.leaf("vcpu", attrs, &max.to_string());
+                let text = g.finish();
+                let anchor = self
+                    .l
+                    .current_memory
+                    .or(self.l.memory)
+                    .or(self.l.last_id)
+                    .or(self.l.name);
+                if let Some(a) = anchor {
+                    self.insert_after(a, &text);
+                }
+            }
+        }
+        if max != old_max {
+            self.topology(max);
+        }
+        Ok(())
+    }
+
+    fn topology(&mut self, max: u32) {
+        let Some(t) = self.l.topology else { return };
+        let doc = self.doc;
+        let keys = ["sockets", "dies", "clusters", "cores", "threads"];
+        let mut v = [1u32; 5];
+        let mut present = [false; 5];
+        for (k, key) in keys.iter().enumerate() {
+            if let Some(s) = doc.attr(t, key) {
+                match s.trim().parse::<u32>() {
+                    Ok(n) if n > 0 => {
+                        v[k] = n;
+                        present[k] = true;
+                    }
+                    _ => {
+                        self.skip("cpu topology", format!("{key}='{s}' is not a count"));
+                        return;
+                    }
+                }
+            }
+        }
+        let [_, d, cl, c, th] = v;
+        let per = |x: &[u32]| x.iter().fold(1u64, |a, &b| a * b as u64);
+        let m = max as u64;
+        let new: [u32; 5] = if m % per(&[d, cl, c, th]) == 0 {
+            [(m / per(&[d, cl, c, th])) as u32, d, cl, c, th]
+        } else if m % per(&[c, th]) == 0 {
+            [(m / per(&[c, th])) as u32, 1, 1, c, th]
+        } else if m % th as u64 == 0 {
+            [max / th, 1, 1, 1, th]
+        } else {
+            [max, 1, 1, 1, 1]
+        };
+        if new == v {
+            return;
+        }
+        let strs: Vec<String> = new.iter().map(|n| n.to_string()).collect();
+        let sets: Vec<(&str, Option<&str>)> = keys
+            .iter()
+            .enumerate()
+            .filter(|&(k, _)| present[k] || new[k] != 1)
+            .map(|(k, key)| (*key, Some(strs[k].as_str())))
+            .collect();
+        let e = *doc.el(t);
+        let tag = edit_tag(doc.open_tag(t), e.name_len as usize, &sets);
+        let fmt = |x: [u32; 5]| {
+            x.iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join("/")
+        };
+        self.changes.push(change(
+            "cpu topology (sockets/dies/clusters/cores/threads)",
+            fmt(v),
+            fmt(new),
+        ));
+        self.record("cpu/topology", Some(t));
+        self.replace(e.start, e.open_end, tag);
+    }
+
+    pub fn memory(&mut self, prof: &ResourceProfile) -> Result<()> {
+        if prof.memory_kib.is_none() && prof.current_memory_kib.is_none() {
+            return Ok(());
+        }
+        let doc = self.doc;
+        let old_mem = self.l.memory_kib(doc)?;
+        let old_cur = self.l.current_memory_kib(doc)?;
+        let mut dimms = 0u64;
+        for &m in &self.l.mem_devices {
+            if let Some(size) = doc.child(m, "target").and_then(|t| doc.child(t, "size")) {
+                dimms = dimms.saturating_add(scaled_kib(doc, size, "memory device size")?);
+            }
+        }
+        let mut mem = old_mem;
+        if let Some(want) = prof.memory_kib.filter(|&w| w != old_mem) {
+            let numa = !self.l.numa_cells.is_empty();
+            let mut g = self.l.hugepage_kib.unwrap_or(1);
+            if numa {
+                g = g.max(1024);
+            }
+            let want = round_up(want, g);
+            let max_mem = self
+                .l
+                .max_memory
+                .map(|m| scaled_kib(doc, m, "maxMemory"))
+                .transpose()?;
+            if want <= dimms {
+                self.skip(
+                    "memory",
+                    format!(
+                        "{} is not above the {} held by memory devices",
+                        format_kib(want),
+                        format_kib(dimms)
+                    ),
+                );
+            } else if let Some(mx) = max_mem.filter(|&mx| want > mx) {
+                self.skip(
+                    "memory",
+                    format!(
+                        "{} exceeds <maxMemory> {}",
+                        format_kib(want),
+                        format_kib(mx)
+                    ),
+                );
+            } else if numa {
+                if let Some(total) = self.scale_cells(want - dimms, g)? {
+                    mem = total + dimms;
+                }
+            } else {
+                mem = want;
+            }
+        }
+        if mem != old_mem {
+            self.changes
+                .push(change("memory", format_kib(old_mem), format_kib(mem)));
+            match self.l.memory {
+                Some(m) => {
+                    self.record("memory", Some(m));
+                    let s = self.scaled_element(m, mem);
+                    let e = *doc.el(m);
+                    self.replace(e.start, e.end, s);
+                }
+                None => {
+                    self.record("memory", None);
+                    let mut g = Gen::new();
+                    g.leaf("memory", &[("unit", "KiB")], &mem.to_string());
+                    let text = g.finish();
+                    if let Some(a) = self.l.last_id.or(self.l.name) {
+                        self.insert_after(a, &text);
+                    }
+                }
+            }
+        }
+        // Current memory: never above the (new) maximum.
+        let mut cur = prof.current_memory_kib.or(old_cur);
+        if let Some(c) = cur.filter(|&c| c > mem) {
+            if prof.current_memory_kib.is_some() {
+                self.skip(
+                    "currentMemory",
+                    format!("{} capped at memory {}", format_kib(c), format_kib(mem)),
+                );
+            }
+            cur = Some(mem);
+        }
+        let (Some(cur), changed) = (cur, cur != old_cur) else {
+            return Ok(());
+        };
+        if !changed || (old_cur.is_none() && cur == mem) {
+            return Ok(());
+        }
+        self.changes.push(change(
+            "currentMemory",
+            format_kib(old_cur.unwrap_or(old_mem)),
+            format_kib(cur),
+        ));
+        match self.l.current_memory {
+            Some(c) => {
+                self.record("currentMemory", Some(c));
+                let s = self.scaled_element(c, cur);
+                let e = *doc.el(c);
+                self.replace(e.start, e.end, s);
+            }
+            None => {
+                self.record("currentMemory", None);
+                let unit = self.l.memory.and_then(|m| doc.attr(m, "unit"));
+                let (v, u) = value_and_unit(unit.as_deref(), cur);
+                let vs = v.to_string();
+                let mut g = Gen::new();
+                match u {
+                    Some(u) => g.leaf("currentMemory", &[("unit", u)], &vs),
+                    None => g.leaf("currentMemory", &[], &vs),
+                };
+                let text = g.finish();
+                if let Some(a) = self.l.memory.or(self.l.last_id).or(self.l.name) {
+                    self.insert_after(a, &text);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Scales the NUMA cells' memory to sum to `target` KiB (multiples of `g`); returns the sum.
+    fn scale_cells(&mut self, target: u64, g: u64) -> Result<Option<u64>> {
+        let doc = self.doc;
+        let mut sizes = Vec::with_capacity(self.l.numa_cells.len());
+        for &c in &self.l.numa_cells {
+            match attr_kib(doc, c, "memory", "NUMA cell memory")? {
+                Some(k) => sizes.push(k),
+                None => {
+                    self.skip("memory", "a NUMA cell has no memory size");
+                    return Ok(None);
+                }
+            }
+        }
+        let old_total: u64 = sizes.iter().sum();
+        let n = sizes.len() as u64;
+        if old_total == 0 || target < g.saturating_mul(n) {
+            self.skip(
+                "memory",
+                format!("{} cannot be split over {n} NUMA cells", format_kib(target)),
+            );
+            return Ok(None);
+        }
+        let mut new: Vec<u64> = sizes
+            .iter()
+            .map(|&s| {
+                let share = (s as u128 * target as u128 / old_total as u128) as u64;
+                (share / g * g).max(g)
+            })
+            .collect();
+        let sum: u64 = new.iter().sum();
+        if sum > target {
+            self.skip("memory", "NUMA cell sizes cannot be scaled evenly");
+            return Ok(None);
+        }
+        new[0] += (target - sum) / g * g;
+        let total: u64 = new.iter().sum();
+        for (i, (&c, (&old, &kib))) in self
+            .l
+            .numa_cells
+            .iter()
+            .zip(sizes.iter().zip(new.iter()))
+            .enumerate()
+        {
+            if old == kib {
+                continue;
+            }
+            let unit = doc.attr(c, "unit");
+            let (v, u) = value_and_unit(unit.as_deref(), kib);
+            let vs = v.to_string();
+            let mut sets = vec![("memory", Some(vs.as_str()))];
+            if u != unit.as_deref() {
+                sets.push(("unit", u));
+            }
+            let e = *doc.el(c);
+            let tag = edit_tag(doc.open_tag(c), e.name_len as usize, &sets);
+            self.changes.push(change(
+                format!("NUMA cell {i} memory"),
+                format_kib(old),
+                format_kib(kib),
+            ));
+            self.record(format!("cpu/numa/cell[{i}]"), Some(c));
+            self.replace(e.start, e.open_end, tag);
+        }
+        Ok(Some(total))
+    }
+
+    /// Why QEMU would refuse `disk` on `new` (None: the move is fine).
+    fn bus_refusal(&self, disk: usize, old: Option<&str>, new: DiskBus) -> Option<String> {
+        let doc = self.doc;
+        let l = self.l;
+        if !l.is_qemu() {
+            return Some(format!("domain type '{}' is not QEMU/KVM", l.domain_type));
+        }
+        match l.arch.as_deref() {
+            None | Some("x86_64") | Some("i686") => {}
+            Some(a) => {
+                return Some(format!(
+                    "prae moves disk buses only on x86 guests, this one is {a}"
+                ));
+            }
+        }
+        if let Some(m) = l.machine.as_deref() {
+            if m.contains("isapc") || m.contains("microvm") {
+                return Some(format!("machine type {m} has no PCI or AHCI bus"));
+            }
+        }
+        match old {
+            Some("virtio" | "scsi" | "sata" | "ide") => {}
+            Some(b) => return Some(format!("bus {b} is not one prae moves")),
+            None => return Some("the disk's bus is unknown".into()),
+        }
+        if let Some(m) = doc.attr(disk, "model") {
+            return Some(format!("model='{m}' is virtio-only"));
+        }
+        if let Some(t) = doc.attr(disk, "type") {
+            if t == "vhostuser" || t == "vhostvdpa" {
+                return Some(format!("a {t} disk is virtio-only"));
+            }
+        }
+        if let Some(d) = doc.child(disk, "driver") {
+            for k in VIRTIO_DRIVER_ATTRS {
+                if doc.attr(d, k).is_some() {
+                    return Some(format!("driver setting {k} is virtio-only"));
+                }
+            }
+            if doc.child(d, "iothreads").is_some() {
+                return Some("driver <iothreads> are virtio-only".into());
+            }
+        }
+        if let Some(a) = doc.child(disk, "address") {
+            let t = doc.attr(a, "type").unwrap_or_default();
+            if !matches!(t.as_ref(), "pci" | "drive" | "") {
+                return Some(format!("address type '{t}' ties the disk to its bus"));
+            }
+        }
+        if new != DiskBus::Scsi
+            && (doc.child(disk, "vendor").is_some() || doc.child(disk, "product").is_some())
+        {
+            return Some("vendor/product are SCSI-only".into());
+        }
+        if new != DiskBus::Scsi && doc.child(disk, "wwn").is_some() {
+            return Some(format!("wwn is not supported on {new}"));
+        }
+        if new != DiskBus::Scsi
+            && doc
+                .child(disk, "target")
+                .is_some_and(|t| doc.attr(t, "removable").is_some())
+        {
+            return Some(format!("removable is not supported on {new}"));
+        }
+        if new == DiskBus::Sata && doc.child(disk, "readonly").is_some() {
+            return Some("QEMU refuses read-only SATA disks".into());
+        }
+        if doc.child(disk, "throttlefilters").is_some() && new == DiskBus::Sata {
+            return Some("throttle filters are kept on their bus".into());
+        }
+        None
+    }
+
+    pub fn disks(&mut self, prof: &ResourceProfile) -> Result<()> {
+        if prof.disk_bus.is_none() && prof.storage.is_none() && prof.disk_iotune.is_none() {
+            return Ok(());
+        }
+        let doc = self.doc;
+        let mut used: HashSet<String> = self
+            .l
+            .disks
+            .iter()
+            .filter_map(|&d| doc.child(d, "target").and_then(|t| doc.attr(t, "dev")))
+            .map(|s| s.into_owned())
+            .collect();
+        let disks = self.l.disks.clone();
+        for (i, &d) in disks.iter().enumerate() {
+            let device = doc.attr(d, "device").unwrap_or("disk".into());
+            let Some(target) = doc.child(d, "target") else {
+                continue;
+            };
+            let dev = doc.attr(target, "dev").unwrap_or_default().into_owned();
+            let label = format!("disk {dev}");
+            if device != "disk" {
+                if device == "lun" && prof.disk_bus.is_some() {
+                    self.skip(
+                        format!("{label} bus"),
+                        "a lun passes SCSI commands through; its bus stays",
+                    );
+                }
+                continue;
+            }
+            let bus = disk_bus(doc, d);
+            let n_changes = self.changes.len();
+            let n_edits = self.edits.len();
+            let mut sets: Vec<(&str, Option<String>)> = Vec::new();
+            let mut new_bus = bus.clone();
+            if let Some(b) = prof.disk_bus.filter(|b| bus.as_deref() != Some(b.as_str())) {
+                match self.bus_refusal(d, bus.as_deref(), b) {
+                    Some(reason) => self.skip(format!("{label} bus"), reason),
+                    None => {
+                        self.changes.push(change(
+                            format!("{label} bus"),
+                            bus.as_deref().unwrap_or("none"),
+                            b,
+                        ));
+                        sets.push(("bus", Some(b.as_str().to_string())));
+                        new_bus = Some(b.as_str().to_string());
+                        if !dev.starts_with(b.dev_prefix()) {
+                            used.remove(&dev);
+                            let name = (0..)
+                                .map(|k| format!("{}{}", b.dev_prefix(), disk_suffix(k)))
+                                .find(|n| !used.contains(n))
+                                .unwrap_or_default();
+                            used.insert(name.clone());
+                            self.changes
+                                .push(change(format!("{label} dev"), &dev, &name));
+                            sets.push(("dev", Some(name)));
+                        }
+                        if let Some(a) = doc.child(d, "address") {
+                            let t = doc.attr(a, "type").unwrap_or_default().into_owned();
+                            self.changes.push(change(
+                                format!("{label} address"),
+                                t,
+                                "assigned by libvirt",
+                            ));
+                            self.remove(a);
+                        }
+                    }
+                }
+            }
+            let old_rr = doc.attr(target, "rotation_rate");
+            let rr_ok = matches!(new_bus.as_deref(), Some("scsi" | "sata" | "ide"));
+            if let Some(s) = prof.storage {
+                if !self.l.is_qemu() {
+                    self.skip(
+                        format!("{label} rotation_rate"),
+                        format!("domain type '{}' is not QEMU/KVM", self.l.domain_type),
+                    );
+                } else if !rr_ok {
+                    self.skip(
+                        format!("{label} rotation_rate"),
+                        format!(
+                            "bus {} has no rotation_rate",
+                            new_bus.as_deref().unwrap_or("unknown")
+                        ),
+                    );
+                } else if old_rr.as_deref() != Some(s.rotation_rate().to_string().as_str()) {
+                    self.changes.push(change(
+                        format!("{label} rotation_rate"),
+                        old_rr.as_deref().unwrap_or("none"),
+                        s.rotation_rate(),
+                    ));
+                    sets.push(("rotation_rate", Some(s.rotation_rate().to_string())));
+                }
+            }
+            if let Some(r) = old_rr.as_deref() {
+                if new_bus != bus && new_bus.as_deref() == Some("virtio") {
+                    self.changes
+                        .push(change(format!("{label} rotation_rate"), r, "none"));
+                    sets.push(("rotation_rate", None));
+                }
+            }
+            if !sets.is_empty() {
+                let e = *doc.el(target);
+                let sets: Vec<(&str, Option<&str>)> =
+                    sets.iter().map(|(k, v)| (*k, v.as_deref())).collect();
+                let tag = edit_tag(doc.open_tag(target), e.name_len as usize, &sets);
+                self.replace(e.start, e.open_end, tag);
+            }
+            if let Some(io) = prof.disk_iotune {
+                self.iotune(d, target, &label, &io)?;
+            }
+            if self.changes.len() != n_changes || self.edits.len() != n_edits {
+                self.record(format!("devices/disk[{i}]"), Some(d));
+            }
+        }
+        Ok(())
+    }
+
+    fn iotune(&mut self, d: usize, target: usize, label: &str, io: &IoTune) -> Result<()> {
+        let doc = self.doc;
+        let what = format!("{label} iotune");
+        if !self.l.is_qemu() {
+            self.skip(
+                what,
+                format!("domain type '{}' is not QEMU/KVM", self.l.domain_type),
+            );
+            return Ok(());
+        }
+        if doc.child(d, "throttlefilters").is_some() {
+            self.skip(
+                what,
+                "the disk uses <throttlefilters>, which exclude <iotune>",
+            );
+            return Ok(());
+        }
+        if let Some(t) = doc
+            .attr(d, "type")
+            .filter(|t| t == "vhostuser" || t == "vhostvdpa")
+        {
+            self.skip(what, format!("QEMU cannot throttle a {t} disk"));
+            return Ok(());
+        }
+        let existing = doc.child(d, "iotune");
+        let old = existing
+            .map(|e| read_iotune(doc, e))
+            .transpose()?
+            .unwrap_or_default();
+        if old == *io {
+            return Ok(());
+        }
+        // Children prae keeps: everything but its six limits, minus what would become invalid.
+        let mut kept: Vec<usize> = Vec::new();
+        if let Some(e) = existing {
+            let has = |k: &str| {
+                IOTUNE_KEYS
+                    .iter()
+                    .position(|&x| x == k)
+                    .is_some_and(|i| iotune_get(io, i).is_some())
+            };
+            let names: Vec<&str> = doc.children(e).map(|c| doc.name(c)).collect();
+            for c in doc.children(e) {
+                let n = doc.name(c);
+                if IOTUNE_KEYS.contains(&n) {
+                    continue;
+                }
+                if let Some(base) = n.strip_suffix("_max_length") {
+                    let max = format!("{base}_max");
+                    if !has(base) || !names.contains(&max.as_str()) {
+                        continue;
+                    }
+                } else if let Some(base) = n.strip_suffix("_max") {
+                    if !has(base) {
+                        continue;
+                    }
+                }
+                kept.push(c);
+            }
+        }
+        self.changes
+            .push(change(what, fmt_iotune(&old), fmt_iotune(io)));
+        let any = (0..6).any(|k| iotune_get(io, k).is_some()) || !kept.is_empty();
+        if !any {
+            if let Some(e) = existing {
+                self.remove(e);
+            }
+            return Ok(());
+        }
+        let el_indent = doc.indent_of(doc.el(target).start);
+        let child_indent = match existing.and_then(|e| doc.children(e).next()) {
+            Some(c) if !doc.indent_of(doc.el(c).start).is_empty() => {
+                doc.indent_of(doc.el(c).start).to_string()
+            }
+            _ => format!("{el_indent}{}", self.l.unit),
+        };
+        let nl = |ind: &str| -> String {
+            if self.pretty {
+                format!("\n{ind}")
+            } else {
+                String::new()
+            }
+        };
+        let mut g = Gen::new();
+        g.open("iotune", &[], false);
+        for k in 0..6 {
+            if let Some(v) = iotune_get(io, k) {
+                g.raw_ws(&nl(&child_indent))
+                    .leaf(IOTUNE_KEYS[k], &[], &v.to_string());
+            }
+        }
+        let mut text = g.finish();
+        for &c in &kept {
+            text.push_str(&nl(&child_indent));
+            text.push_str(doc.outer(c));
+        }
+        let mut g = Gen::new();
+        g.raw_ws(&nl(el_indent)).close("iotune");
+        text.push_str(&g.finish());
+        match existing {
+            Some(e) => {
+                let e = *doc.el(e);
+                self.replace(e.start, e.end, text);
+            }
+            None => self.insert_after(target, &text),
+        }
+        Ok(())
+    }
+
+    pub fn interfaces(&mut self, prof: &ResourceProfile) -> Result<()> {
+        let Some(bw) = prof.bandwidth else {
+            return Ok(());
+        };
+        let doc = self.doc;
+        let ifaces = self.l.interfaces.clone();
+        for (i, &n) in ifaces.iter().enumerate() {
+            let kind = doc.attr(n, "type").unwrap_or_default();
+            let mac = doc
+                .child(n, "mac")
+                .and_then(|m| doc.attr(m, "address"))
+                .map(|s| s.into_owned())
+                .unwrap_or_else(|| format!("#{i}"));
+            let what = format!("interface {mac} bandwidth");
+            if !self.l.is_qemu() {
+                self.skip(
+                    what,
+                    format!("domain type '{}' is not QEMU/KVM", self.l.domain_type),
+                );
+                continue;
+            }
+            if !matches!(kind.as_ref(), "network" | "bridge" | "direct" | "ethernet") {
+                self.skip(
+                    what,
+                    format!("libvirt has no QoS for type '{kind}' interfaces"),
+                );
+                continue;
+            }
+            let existing = doc.child(n, "bandwidth");
+            let old = existing
+                .map(|b| read_bandwidth(doc, b))
+                .transpose()?
+                .unwrap_or_default();
+            if old == bw {
+                continue;
+            }
+            self.changes
+                .push(change(what, fmt_bandwidth(&old), fmt_bandwidth(&bw)));
+            self.record(format!("devices/interface[{i}]"), Some(n));
+            if bw.is_empty() {
+                if let Some(e) = existing {
+                    self.remove(e);
+                }
+                continue;
+            }
+            let floor = existing
+                .and_then(|b| doc.child(b, "inbound"))
+                .and_then(|ib| doc.attr(ib, "floor"));
+            let Some(last) = doc.children(n).last() else {
+                continue;
+            };
+            let el_indent = doc.indent_of(doc.el(last).start);
+            let child_indent = format!("{el_indent}{}", self.l.unit);
+            let nl = |ind: &str| -> String {
+                if self.pretty {
+                    format!("\n{ind}")
+                } else {
+                    String::new()
+                }
+            };
+            let mut text = match existing {
+                Some(b) if !doc.el(b).is_empty_tag() => doc.open_tag(b).to_string(),
+                _ => {
+                    let mut g = Gen::new();
+                    g.open("bandwidth", &[], false);
+                    g.finish()
+                }
+            };
+            let mut g = Gen::new();
+            for (name, lim) in [("inbound", bw.inbound), ("outbound", bw.outbound)] {
+                let Some(lim) = lim else { continue };
+                let avg = lim.average.to_string();
+                let peak = lim.peak.map(|p| p.to_string());
+                let burst = lim.burst.map(|p| p.to_string());
+                let mut attrs: Vec<(&str, &str)> = vec![("average", &avg)];
+                if let Some(p) = &peak {
+                    attrs.push(("peak", p));
+                }
+                if name == "inbound" {
+                    if let Some(f) = &floor {
+                        attrs.push(("floor", f));
+                    }
+                }
+                if let Some(b) = &burst {
+                    attrs.push(("burst", b));
+                }
+                g.raw_ws(&nl(&child_indent)).open(name, &attrs, true);
+            }
+            g.raw_ws(&nl(el_indent)).close("bandwidth");
+            text.push_str(&g.finish());
+            match existing {
+                Some(b) => {
+                    let e = *doc.el(b);
+                    self.replace(e.start, e.end, text);
+                }
+                None => self.insert_after(last, &text),
+            }
+        }
+        Ok(())
+    }
+}

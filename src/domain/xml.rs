@@ -1,0 +1,445 @@
+//! A byte-span index of a document's elements, and span edits that keep every other byte.
+//!
+//! One quick-xml pass records where each element's tags start and end; nothing is copied. A
+//! rewrite is a list of [`Edit`]s (replace a byte range with new text) applied in one copy.
+
+use crate::{Error, Result};
+use quick_xml::events::{BytesStart, BytesText, Event};
+use quick_xml::writer::Writer;
+use std::borrow::Cow;
+
+/// "No element" in the index's links.
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// One element: byte offsets into the source.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Elem {
+    /// The `<` of the start tag.
+    pub start: usize,
+    /// Just after the start tag's `>`.
+    pub open_end: usize,
+    /// The `<` of the end tag (equals `open_end` for `<x/>`).
+    pub close_start: usize,
+    /// Just after the element's last `>`.
+    pub end: usize,
+    /// Length of the qualified name.
+    pub name_len: u32,
+    pub first_child: u32,
+    pub next_sibling: u32,
+}
+
+impl Elem {
+    pub fn is_empty_tag(&self) -> bool {
+        self.open_end == self.end
+    }
+}
+
+/// The element index of a well-formed document.
+pub(crate) struct Doc<'a> {
+    pub src: &'a str,
+    pub elems: Vec<Elem>,
+    pub root: usize,
+}
+
+fn line_col(src: &str, pos: usize) -> (usize, usize) {
+    let pos = pos.min(src.len());
+    let before = src.as_bytes().get(..pos).unwrap_or_default();
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let col = pos
+        - before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1)
+        + 1;
+    (line, col)
+}
+
+fn xml_err(src: &str, pos: usize, what: impl std::fmt::Display) -> Error {
+    let (line, col) = line_col(src, pos);
+    let msg = what.to_string().replace('\n', " ");
+    Error::Xml(format!("{msg} at line {line}, column {col}"))
+}
+
+impl<'a> Doc<'a> {
+    /// Indexes `src`; any well-formedness error is `Error::Xml` with its line and column.
+    pub fn parse(src: &'a str) -> Result<Doc<'a>> {
+        let mut reader = quick_xml::Reader::from_str(src);
+        let mut elems: Vec<Elem> = Vec::with_capacity(src.len() / 48);
+        // Stack of (element index, last child index).
+        let mut stack: Vec<(u32, u32)> = Vec::with_capacity(16);
+        let mut root = NONE;
+        loop {
+            let pos = reader.buffer_position() as usize;
+            let ev = reader
+                .read_event()
+                .map_err(|e| xml_err(src, reader.error_position() as usize, e))?;
+            let after = reader.buffer_position() as usize;
+            match ev {
+                Event::Start(ref e) | Event::Empty(ref e) => {
+                    for a in e.attributes() {
+                        if let Err(err) = a {
+                            return Err(xml_err(src, pos, err));
+                        }
+                    }
+                    let idx = elems.len() as u32;
+                    let empty = matches!(ev, Event::Empty(_));
+                    let (parent, prev) = match stack.last_mut() {
+                        Some((p, last)) => {
+                            let prev = *last;
+                            *last = idx;
+                            (*p, prev)
+                        }
+                        None => {
+                            if root != NONE {
+                                return Err(xml_err(src, pos, "a second root element"));
+                            }
+                            root = idx;
+                            (NONE, NONE)
+                        }
+                    };
+                    if prev != NONE {
+                        elems[prev as usize].next_sibling = idx;
+                    } else if parent != NONE {
+                        elems[parent as usize].first_child = idx;
+                    }
+                    elems.push(Elem {
+                        start: pos,
+                        open_end: after,
+                        close_start: after,
+                        end: after,
+                        name_len: e.name().as_ref().len() as u32,
+                        first_child: NONE,
+                        next_sibling: NONE,
+                    });
+                    if !empty {
+                        stack.push((idx, NONE));
+                    }
+                }
+                Event::End(_) => {
+                    let Some((idx, _)) = stack.pop() else {
+                        return Err(xml_err(src, pos, "an end tag without a start tag"));
+                    };
+                    let el = &mut elems[idx as usize];
+                    el.close_start = pos;
+                    el.end = after;
+                }
+                Event::Text(ref t) if stack.is_empty() => {
+                    if !t.iter().all(|b| b.is_ascii_whitespace()) {
+                        return Err(xml_err(src, pos, "text outside the root element"));
+                    }
+                }
+                Event::CData(_) | Event::GeneralRef(_) if stack.is_empty() => {
+                    return Err(xml_err(src, pos, "content outside the root element"));
+                }
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+        if let Some(&(idx, _)) = stack.last() {
+            let e = elems[idx as usize];
+            let name = src
+                .get(e.start + 1..e.start + 1 + e.name_len as usize)
+                .unwrap_or("?");
+            return Err(xml_err(
+                src,
+                e.start,
+                format!("element <{name}> is never closed"),
+            ));
+        }
+        if root == NONE {
+            return Err(xml_err(src, src.len(), "no root element"));
+        }
+        Ok(Doc {
+            src,
+            elems,
+            root: root as usize,
+        })
+    }
+
+    pub fn el(&self, i: usize) -> &Elem {
+        &self.elems[i]
+    }
+
+    pub fn name(&self, i: usize) -> &'a str {
+        let e = &self.elems[i];
+        self.src
+            .get(e.start + 1..e.start + 1 + e.name_len as usize)
+            .unwrap_or("")
+    }
+
+    /// The whole element's bytes.
+    pub fn outer(&self, i: usize) -> &'a str {
+        let e = &self.elems[i];
+        self.src.get(e.start..e.end).unwrap_or("")
+    }
+
+    /// The start tag's bytes (`<x a='1'>` or `<x/>`).
+    pub fn open_tag(&self, i: usize) -> &'a str {
+        let e = &self.elems[i];
+        self.src.get(e.start..e.open_end).unwrap_or("")
+    }
+
+    pub fn children(&self, i: usize) -> Children<'_, 'a> {
+        Children {
+            doc: self,
+            next: self.elems[i].first_child,
+        }
+    }
+
+    pub fn child(&self, i: usize, name: &str) -> Option<usize> {
+        self.children(i).find(|&c| self.name(c) == name)
+    }
+
+    pub fn attr(&self, i: usize, key: &str) -> Option<Cow<'a, str>> {
+        let tag = self.open_tag(i);
+        scan_attrs(tag, self.elems[i].name_len as usize)
+            .find(|a| &tag[a.key.clone()] == key)
+            .map(|a| unescape_lossy(&tag[a.val.clone()]))
+    }
+
+    /// The element's character content with entities resolved; `None` when it holds markup
+    /// other than text (child elements, comments, CDATA).
+    pub fn text(&self, i: usize) -> Option<Cow<'a, str>> {
+        let e = &self.elems[i];
+        let raw = self.src.get(e.open_end..e.close_start)?;
+        if raw.contains('<') {
+            return None;
+        }
+        Some(unescape_lossy(raw))
+    }
+
+    /// Whitespace immediately before `pos`, back to the previous non-whitespace byte.
+    pub fn ws_before(&self, pos: usize) -> usize {
+        let b = self.src.as_bytes();
+        let mut p = pos.min(b.len());
+        while p > 0 && b[p - 1].is_ascii_whitespace() {
+            p -= 1;
+        }
+        p
+    }
+
+    /// The indentation of the line `pos` starts on, when only whitespace precedes it there.
+    pub fn indent_of(&self, pos: usize) -> &'a str {
+        let b = self.src.as_bytes();
+        let mut p = pos.min(b.len());
+        while p > 0 && (b[p - 1] == b' ' || b[p - 1] == b'\t') {
+            p -= 1;
+        }
+        if p == 0 || b[p - 1] == b'\n' {
+            self.src.get(p..pos).unwrap_or("")
+        } else {
+            ""
+        }
+    }
+
+    /// The separator to put before a new element placed next to `sibling`: the whitespace that
+    /// precedes the sibling (a newline and its indentation, usually).
+    pub fn sep_before(&self, sibling: usize) -> &'a str {
+        let s = self.elems[sibling].start;
+        self.src.get(self.ws_before(s)..s).unwrap_or("")
+    }
+}
+
+pub(crate) struct Children<'d, 'a> {
+    doc: &'d Doc<'a>,
+    next: u32,
+}
+
+impl Iterator for Children<'_, '_> {
+    type Item = usize;
+    fn next(&mut self) -> Option<usize> {
+        if self.next == NONE {
+            return None;
+        }
+        let i = self.next as usize;
+        self.next = self.doc.elems[i].next_sibling;
+        Some(i)
+    }
+}
+
+pub(crate) fn unescape_lossy(raw: &str) -> Cow<'_, str> {
+    quick_xml::escape::unescape(raw).unwrap_or(Cow::Borrowed(raw))
+}
+
+/// Byte spans of one attribute inside a start tag.
+#[derive(Debug, Clone)]
+pub(crate) struct AttrSpan {
+    /// From the whitespace before the key to just after the closing quote.
+    pub whole: std::ops::Range<usize>,
+    pub key: std::ops::Range<usize>,
+    /// Inside the quotes.
+    pub val: std::ops::Range<usize>,
+    pub quote: u8,
+}
+
+/// The attributes of a start tag quick-xml has already checked (`tag` is the whole `<...>`).
+pub(crate) fn scan_attrs(tag: &str, name_len: usize) -> impl Iterator<Item = AttrSpan> + '_ {
+    let b = tag.as_bytes();
+    let mut i = 1 + name_len;
+    std::iter::from_fn(move || {
+        let ws = i;
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= b.len() || b[i] == b'>' || b[i] == b'/' {
+            return None;
+        }
+        let ks = i;
+        while i < b.len() && b[i] != b'=' && !b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let ke = i;
+        while i < b.len() && b[i] != b'=' {
+            i += 1;
+        }
+        i += 1;
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let quote = *b.get(i)?;
+        if quote != b'"' && quote != b'\'' {
+            return None;
+        }
+        let vs = i + 1;
+        let ve = vs + b.get(vs..)?.iter().position(|&c| c == quote)?;
+        i = ve + 1;
+        Some(AttrSpan {
+            whole: ws..i,
+            key: ks..ke,
+            val: vs..ve,
+            quote,
+        })
+    })
+}
+
+/// Rewrites a start tag's attributes: `Some(v)` sets (in place, keeping the quote, or appended
+/// with the tag's quote style), `None` removes. Other bytes of the tag are kept.
+pub(crate) fn edit_tag(tag: &str, name_len: usize, sets: &[(&str, Option<&str>)]) -> String {
+    let spans: Vec<AttrSpan> = scan_attrs(tag, name_len).collect();
+    let quote = spans.first().map_or(b'\'', |a| a.quote);
+    let attrs_end = spans.last().map_or(1 + name_len, |a| a.whole.end);
+    let mut out = String::with_capacity(tag.len() + 32);
+    let mut pos = 0;
+    for a in &spans {
+        let key = &tag[a.key.clone()];
+        if let Some((_, v)) = sets.iter().find(|(k, _)| *k == key) {
+            match v {
+                Some(v) => {
+                    out.push_str(&tag[pos..a.val.start]);
+                    out.push_str(&escape_attr(v, a.quote));
+                    pos = a.val.end;
+                }
+                None => {
+                    out.push_str(&tag[pos..a.whole.start]);
+                    pos = a.whole.end;
+                }
+            }
+        }
+    }
+    out.push_str(&tag[pos..attrs_end]);
+    for (k, v) in sets {
+        if let Some(v) = v {
+            if !spans.iter().any(|a| &tag[a.key.clone()] == *k) {
+                out.push(' ');
+                out.push_str(k);
+                out.push('=');
+                out.push(quote as char);
+                out.push_str(&escape_attr(v, quote));
+                out.push(quote as char);
+            }
+        }
+    }
+    out.push_str(&tag[attrs_end..]);
+    out
+}
+
+fn escape_attr(v: &str, quote: u8) -> Cow<'_, str> {
+    let needs = v
+        .bytes()
+        .any(|c| matches!(c, b'<' | b'>' | b'&') || c == quote);
+    if needs {
+        quick_xml::escape::escape(v)
+    } else {
+        Cow::Borrowed(v)
+    }
+}
+
+/// One replacement of `start..end` by `text`; `start == end` inserts.
+#[derive(Debug, Clone)]
+pub(crate) struct Edit {
+    pub start: usize,
+    pub end: usize,
+    pub text: String,
+}
+
+/// Applies non-overlapping edits (an insertion may sit at the start of a replaced range).
+pub(crate) fn apply(src: &str, mut edits: Vec<Edit>) -> Result<String> {
+    edits.sort_by_key(|e| (e.start, e.end));
+    let extra: usize = edits.iter().map(|e| e.text.len()).sum();
+    let mut out = String::with_capacity(src.len() + extra);
+    let mut pos = 0;
+    for e in &edits {
+        if e.start < pos || e.end < e.start || e.end > src.len() {
+            return Err(Error::Invalid(format!(
+                "internal: overlapping rewrite at byte {}",
+                e.start
+            )));
+        }
+        out.push_str(src.get(pos..e.start).unwrap_or(""));
+        out.push_str(&e.text);
+        pos = e.end;
+    }
+    out.push_str(src.get(pos..).unwrap_or(""));
+    Ok(out)
+}
+
+/// A small writer for the elements prae generates (quick-xml does the escaping).
+pub(crate) struct Gen {
+    w: Writer<Vec<u8>>,
+}
+
+impl Gen {
+    pub fn new() -> Self {
+        Gen {
+            w: Writer::new(Vec::with_capacity(256)),
+        }
+    }
+    pub fn raw_ws(&mut self, ws: &str) -> &mut Self {
+        let _ = self.w.write_event(Event::Text(BytesText::from_escaped(ws)));
+        self
+    }
+    /// `<name a="..">` (or `<name .../>` when `empty`).
+    pub fn open(&mut self, name: &str, attrs: &[(&str, &str)], empty: bool) -> &mut Self {
+        let mut s = BytesStart::new(name);
+        for &(k, v) in attrs {
+            s.push_attribute((k, v));
+        }
+        let ev = if empty {
+            Event::Empty(s)
+        } else {
+            Event::Start(s)
+        };
+        let _ = self.w.write_event(ev);
+        self
+    }
+    pub fn text(&mut self, t: &str) -> &mut Self {
+        let esc = quick_xml::escape::partial_escape(t);
+        let _ = self
+            .w
+            .write_event(Event::Text(BytesText::from_escaped(esc)));
+        self
+    }
+    pub fn close(&mut self, name: &str) -> &mut Self {
+        let _ = self
+            .w
+            .write_event(Event::End(quick_xml::events::BytesEnd::new(name)));
+        self
+    }
+    /// `<name attrs>text</name>`.
+    pub fn leaf(&mut self, name: &str, attrs: &[(&str, &str)], text: &str) -> &mut Self {
+        self.open(name, attrs, false).text(text).close(name)
+    }
+    pub fn finish(self) -> String {
+        String::from_utf8(self.w.into_inner()).unwrap_or_default()
+    }
+}
