@@ -12,7 +12,11 @@ use crate::Result;
 use crate::model::{Bandwidth, HostCapacity, IoTune};
 use serde::{Deserialize, Serialize};
 
+mod accel;
+mod events;
 mod libvirt;
+mod params;
+mod stats;
 pub use libvirt::Libvirt;
 
 /// The URI prae uses when none is given: libvirt's in-process test driver.
