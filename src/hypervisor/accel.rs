@@ -215,7 +215,10 @@ pub(super) fn probe_kvm(emulator: &str) -> Result<String, String> {
     let kvm = run_probe(emulator, "kvm", &file.0);
     let tcg = run_probe(emulator, "tcg", &file.0);
     match (kvm, tcg) {
-        (Err(k), Ok(_)) => Err(format!("KVM does not run guest code: {k}")),
+        (Err(k), Ok(t)) => Err(format!(
+            "KVM does not run guest code at a usable speed: {k} (TCG: {} ms)",
+            t.as_millis()
+        )),
         (Err(k), Err(t)) => Err(format!(
             "KVM does not run guest code ({k}); the TCG probe failed too ({t})"
         )),
@@ -341,5 +344,21 @@ mod tests {
             assert_eq!(c.virt_type, VirtType::Qemu);
             assert!(c.reason.contains("not a QEMU host"), "{}", c.reason);
         }
+    }
+
+    /// The probe is sound: under TCG it exits 85. Needs QEMU, so only with `PRAE_LAB=1`.
+    #[test]
+    fn tcg_probe_exits_85() {
+        if std::env::var("PRAE_LAB").as_deref() != Ok("1") {
+            println!("skipped: set PRAE_LAB=1");
+            return;
+        }
+        let file = ProbeFile::create().unwrap();
+        let t = run_probe("qemu-system-x86_64", "tcg", &file.0).unwrap();
+        assert!(t < PROBE_TIMEOUT);
+        println!("TCG probe: {} ms", t.as_millis());
+        let path = file.0.clone();
+        drop(file);
+        assert!(!path.exists(), "probe file removed");
     }
 }

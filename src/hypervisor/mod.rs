@@ -221,9 +221,12 @@ pub trait Hypervisor: Send + Sync {
     // Resources.
     fn set_vcpus(&self, name: &str, count: u32, scope: Scope) -> Result<()>;
     fn set_memory(&self, name: &str, kib: u64, scope: Scope) -> Result<()>;
-    /// Sets `<iotune>` of the disk whose target is `disk` (e.g. `vda`).
+    /// Sets `<iotune>` of the disk whose target is `disk` (e.g. `vda`) to exactly `iotune`:
+    /// unset fields are cleared (no limit); each `*_max` burst value is set equal to its limit.
     fn set_disk_iotune(&self, name: &str, disk: &str, iotune: &IoTune, scope: Scope) -> Result<()>;
-    /// Sets `<bandwidth>` of the interface `iface` (target dev or MAC address).
+    /// Sets `<bandwidth>` of the interface `iface` (target dev or MAC address) to exactly
+    /// `bandwidth`: a direction that is `None` is cleared. A host whose kernel cannot shape
+    /// traffic (no `sch_sfq`) gives [`crate::Error::Unsupported`].
     fn set_interface_bandwidth(
         &self,
         name: &str,
@@ -235,6 +238,8 @@ pub trait Hypervisor: Send + Sync {
     // Host and load.
     fn node_capacity(&self) -> Result<HostCapacity>;
     fn node_cpu_stats(&self) -> Result<NodeCpuStats>;
+    /// Host memory; drivers without `virNodeGetMemoryStats` (the test driver) report total and
+    /// free from node info, with buffers and cache 0.
     fn node_memory_stats(&self) -> Result<NodeMemoryStats>;
     fn all_domain_stats(&self) -> Result<Vec<DomainStats>>;
 
@@ -266,5 +271,6 @@ pub trait Hypervisor: Send + Sync {
 
     // Host facts.
     /// Which `<domain type>` works on this host: KVM if it really runs guest code, else TCG.
+    /// `PRAE_VIRT_TYPE=kvm|qemu` forces the answer; the probe runs once per process.
     fn choose_virt_type(&self) -> AccelChoice;
 }
