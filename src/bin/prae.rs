@@ -1,1 +1,4 @@
-fn main() {}
+//! `prae`: see `prae --help` and the README.
+fn main() {
+    std::process::exit(prae::cli::prae::main());
+}

@@ -58,19 +58,30 @@ pub fn tier_profile(tier: Tier) -> ResourceProfile {
 pub struct PredictRequest {
     pub package: Option<String>,
     pub os: Option<String>,
-    pub tier: Tier,
+    /// `None`: only the pinned values when there are any, else [`DEFAULT_TIER`].
+    pub tier: Option<Tier>,
     /// Values the operator pinned; they win over the prediction.
     pub pinned: ResourceProfile,
 }
 
-/// Answers a request: the tier table, then the operator's pinned values over it. Validates the
-/// result so an impossible profile never reaches a domain.
+/// The tier used when a request names none.
+pub const DEFAULT_TIER: Tier = Tier::Medium;
+
+/// Answers a request: the tier table, then the operator's pinned values over it. With no tier
+/// and some pinned values, only the pinned values (the operator's exact request, nothing else
+/// changes). Validates the result so an impossible profile never reaches a domain.
 pub fn predict(req: &PredictRequest) -> Result<Allocation> {
     if let Some(p) = &req.package {
         validate_package_name(p)?;
     }
     let os = req.os.as_deref().map(normalize_os).transpose()?;
-    let base = tier_profile(req.tier);
+    let operator_only = req.tier.is_none() && !req.pinned.is_empty();
+    let tier = req.tier.unwrap_or(DEFAULT_TIER);
+    let base = if operator_only {
+        ResourceProfile::default()
+    } else {
+        tier_profile(tier)
+    };
     let mut profile = req.pinned.over(&base);
     // Pinning only the boot value must not leave a current value above it (or below, silently).
     if req.pinned.vcpus.is_some() && req.pinned.max_vcpus.is_none() {
@@ -86,26 +97,34 @@ pub fn predict(req: &PredictRequest) -> Result<Allocation> {
         profile.memory_kib = profile.current_memory_kib;
     }
     profile.validate()?;
-    let mut sources = vec![format!("tier table: {}", req.tier)];
     let pinned = pinned_fields(&req.pinned);
+    let mut sources = Vec::new();
+    let mut reason = if operator_only {
+        "operator values".to_string()
+    } else {
+        sources.push(format!("tier table: {tier}"));
+        format!("tier {tier} table")
+    };
     if !pinned.is_empty() {
         sources.push(format!("operator: {}", pinned.join(", ")));
     }
-    let mut reason = format!("tier {} table", req.tier);
     if let Some(p) = &req.package {
         reason.push_str(&format!(" for package {p}"));
     }
     if let Some(os) = os {
         reason.push_str(&format!(" on {os}"));
     }
-    if !pinned.is_empty() {
+    if !pinned.is_empty() && !operator_only {
         reason.push_str(&format!("; pinned by operator: {}", pinned.join(", ")));
+    }
+    if operator_only {
+        reason.push_str(&format!(" ({})", pinned.join(", ")));
     }
     Ok(Allocation {
         profile,
         provenance: Provenance {
             reason,
-            tier: Some(req.tier),
+            tier: (!operator_only).then_some(tier),
             sources,
         },
     })
@@ -164,9 +183,25 @@ mod tests {
         PredictRequest {
             package: Some("nginx".into()),
             os: Some("debian12".into()),
-            tier,
+            tier: Some(tier),
             pinned: ResourceProfile::default(),
         }
+    }
+
+    #[test]
+    fn operator_values_alone_change_nothing_else() {
+        let mut r = req(Tier::Low);
+        r.tier = None;
+        r.pinned.memory_kib = Some(3 * 1024 * 1024);
+        let a = predict(&r).unwrap();
+        assert_eq!(a.profile.memory_kib, Some(3 * 1024 * 1024));
+        assert_eq!(a.profile.current_memory_kib, Some(3 * 1024 * 1024));
+        assert_eq!(a.profile.vcpus, None);
+        assert_eq!(a.profile.disk_bus, None);
+        assert_eq!(a.provenance.tier, None);
+        // No tier and nothing pinned: the default tier.
+        r.pinned = ResourceProfile::default();
+        assert_eq!(predict(&r).unwrap().provenance.tier, Some(DEFAULT_TIER));
     }
 
     #[test]
