@@ -225,7 +225,6 @@ fn rewritten_profile_reaches_the_guest() {
         profile: ResourceProfile {
             vcpus: Some(2),
             memory_kib: Some(256 * MIB),
-            current_memory_kib: Some(256 * MIB),
             ..Default::default()
         },
         provenance: Provenance {
@@ -300,6 +299,45 @@ fn live_vcpu_hotplug_reaches_the_guest() {
         .expect("inactive XML");
     let view = prae::domain::parse(&inactive).expect("parse inactive XML");
     assert_eq!((view.vcpus, view.max_vcpus), (1, 2));
+}
+
+/// A running guest's memory is lowered live through the balloon (`set_memory(.., Scope::Live)`):
+/// the guest's balloon driver takes the difference out of MemTotal.
+#[test]
+fn live_balloon_reaches_the_guest() {
+    let Some(lab) = lab() else { return };
+    let hv = connect();
+    let name = domain_name("balloon");
+    let values = lab_small(&lab, &name, 1, 1, 256 * MIB);
+    let log = values.serial_log.clone().unwrap();
+    let xml = template::render("lab-small", &values).expect("render lab-small");
+
+    let dom = define(&hv, &name, log, &xml);
+    hv.start(&name).expect("start");
+    let before = dom.wait_for_report(BOOT_DEADLINE, "any values", |_| true);
+
+    let target = 192 * MIB;
+    hv.set_memory(&name, target, Scope::Live)
+        .expect("set_memory 192 MiB --live");
+    let shrunk = 256 * MIB - target;
+    // The balloon takes exactly the difference (measured: 64 MiB less, to the KiB); allow a
+    // page of slack either way.
+    let after = dom.wait_for_report(CHANGE_DEADLINE, "MemTotal lowered by 64 MiB", |r| {
+        before.memtotal_kib.abs_diff(r.memtotal_kib + shrunk) <= 4
+    });
+    println!("{name}: MemTotal {before:?} -> {after:?}");
+    // libvirt learns the balloon's size from QEMU's BALLOON_CHANGE events, which QEMU rate-limits
+    // to one a second: its view lags the guest's.
+    let seen = wait_until(CHANGE_DEADLINE, || {
+        let kib = hv.domain_info(&name).expect("domain_info").memory_kib;
+        (kib == target).then_some(kib)
+    });
+    assert_eq!(
+        seen,
+        Ok(target),
+        "libvirt never reported {target} KiB: {:?}",
+        hv.domain_info(&name)
+    );
 }
 
 /// The image-build template is accepted by QEMU's driver as rendered (defined, not started:

@@ -57,7 +57,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("memory_kib", "boot memory, KiB"),
     (
         "current_memory_kib",
-        "current (balloon) memory, KiB; the boot memory when unset",
+        "current (balloon) memory, KiB; unset: libvirt uses the boot memory",
     ),
     ("vcpus", "vCPUs online at boot"),
     ("max_vcpus", "maximum vCPUs; vcpus when unset"),
@@ -114,7 +114,10 @@ pub struct TemplateValues {
     pub uuid: Option<String>,
     /// Chosen at render time, e.g. from [`crate::hypervisor::Hypervisor::choose_virt_type`].
     pub virt_type: VirtType,
+    /// Boot memory (`<memory>`), KiB.
     pub memory_kib: u64,
+    /// Balloon target (`<currentMemory>`), KiB. Unset, the templates leave the element out and
+    /// libvirt uses the boot memory, so a later rewrite of `<memory>` is not ballooned back.
     pub current_memory_kib: Option<u64>,
     pub vcpus: u32,
     pub max_vcpus: Option<u32>,
@@ -204,11 +207,7 @@ impl TemplateValues {
             "uuid" => self.uuid.clone(),
             "type" => Some(self.virt_type.as_str().to_owned()),
             "memory_kib" => Some(self.memory_kib.to_string()),
-            "current_memory_kib" => Some(
-                self.current_memory_kib
-                    .unwrap_or(self.memory_kib)
-                    .to_string(),
-            ),
+            "current_memory_kib" => self.current_memory_kib.map(|k| k.to_string()),
             "vcpus" => Some(self.vcpus.to_string()),
             "max_vcpus" => Some(self.max_vcpus.unwrap_or(self.vcpus).to_string()),
             "kernel" => path(key, &self.kernel)?,
@@ -706,7 +705,9 @@ mod tests {
         assert_eq!(attr_of(&xml, "domain", "type"), ["qemu"]);
         assert_eq!(text_of(&xml, "name"), ["prae-lab-unit"]);
         assert_eq!(text_of(&xml, "memory"), ["131072"]);
-        assert_eq!(text_of(&xml, "currentMemory"), ["131072"]);
+        // No current memory given: no <currentMemory>, so libvirt (and a later rewrite of
+        // <memory>) keeps it equal to the boot memory.
+        assert!(text_of(&xml, "currentMemory").is_empty());
         assert_eq!(text_of(&xml, "vcpu"), ["1"]);
         assert_eq!(attr_of(&xml, "vcpu", "current"), ["1"]);
         assert_eq!(text_of(&xml, "kernel"), ["/guest/vmlinuz"]);
