@@ -95,7 +95,8 @@ fn wait_until<T>(deadline: Duration, mut f: impl FnMut() -> Option<T>) -> Option
         if start.elapsed() > deadline {
             return None;
         }
-        std::thread::yield_now();
+        // Poll interval, not a wait for something to happen.
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -291,4 +292,59 @@ fn choose_virt_type_gives_a_reason() {
     let start = Instant::now();
     assert_eq!(hv.choose_virt_type(), c);
     assert!(start.elapsed() < Duration::from_secs(2));
+}
+
+/// `agent_command` end to end. Needs, besides `PRAE_LAB=1`, a direct-kernel-boot pair whose
+/// init starts `qemu-ga` on the `org.qemu.guest_agent.0` virtio port:
+/// `PRAE_LAB_AGENT_KERNEL` and `PRAE_LAB_AGENT_INITRD` (the lab's busybox guest has no agent).
+#[test]
+fn agent_command_answers_guest_ping() {
+    let Some(hv) = lab() else { return };
+    let (Some(kernel), Some(initrd)) = (
+        std::env::var_os("PRAE_LAB_AGENT_KERNEL"),
+        std::env::var_os("PRAE_LAB_AGENT_INITRD"),
+    ) else {
+        println!("skipped: set PRAE_LAB_AGENT_KERNEL and PRAE_LAB_AGENT_INITRD");
+        return;
+    };
+    let name = "prae-lab-hv-agent-ping";
+    let _ = hv.destroy(name);
+    let xml = format!(
+        "<domain type='qemu'>\
+           <name>{name}</name>\
+           <memory unit='KiB'>262144</memory>\
+           <vcpu>1</vcpu>\
+           <os><type arch='x86_64' machine='q35'>hvm</type>\
+             <kernel>{}</kernel><initrd>{}</initrd><cmdline>console=ttyS0</cmdline></os>\
+           <devices>\
+             <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>\
+           </devices>\
+         </domain>",
+        Path::new(&kernel).display(),
+        Path::new(&initrd).display()
+    );
+    assert_eq!(hv.create(&xml).unwrap(), name);
+    struct Transient<'a>(&'a Libvirt, &'a str);
+    impl Drop for Transient<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.destroy(self.1);
+        }
+    }
+    let _g = Transient(&hv, name);
+    let mut last = String::new();
+    let reply = wait_until(Duration::from_secs(90), || {
+        match hv.agent_command(name, r#"{"execute":"guest-ping"}"#, 2) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                last = e.to_string();
+                None
+            }
+        }
+    })
+    .unwrap_or_else(|| panic!("no agent reply within 90 s; last error: {last}"));
+    assert_eq!(reply.trim(), r#"{"return":{}}"#);
+    let info = hv
+        .agent_command(name, r#"{"execute":"guest-info"}"#, 10)
+        .unwrap();
+    assert!(info.contains("\"version\""), "{info}");
 }
