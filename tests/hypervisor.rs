@@ -177,6 +177,12 @@ fn vcpus_config_raises_the_maximum_and_live_changes_only_live() {
         hv.set_vcpus(name, 0, Scope::Live),
         Err(Error::Invalid(_))
     ));
+    // Above the running maximum with Both: refused before anything changes.
+    let before = hv.domain_xml(name, XmlKind::Inactive).unwrap();
+    let e = hv.set_vcpus(name, 8, Scope::Both).unwrap_err();
+    assert!(matches!(e, Error::Invalid(_)), "{e:?}");
+    assert!(e.to_string().contains("running maximum of 4"), "{e}");
+    assert_eq!(hv.domain_xml(name, XmlKind::Inactive).unwrap(), before);
 }
 
 #[test]
@@ -200,6 +206,15 @@ fn memory_config_raises_the_maximum_and_live_is_not_persisted() {
     let inactive = hv.domain_xml(name, XmlKind::Inactive).unwrap();
     assert_eq!(element_text(&inactive, "currentMemory"), Some("524288"));
     assert_eq!(hv.domain_info(name).unwrap().memory_kib, 131072);
+
+    // Above the running maximum with Both: refused before anything changes.
+    let e = hv.set_memory(name, 1048576, Scope::Both).unwrap_err();
+    assert!(matches!(e, Error::Invalid(_)), "{e:?}");
+    assert!(
+        e.to_string().contains("running maximum of 524288 KiB"),
+        "{e}"
+    );
+    assert_eq!(hv.domain_xml(name, XmlKind::Inactive).unwrap(), inactive);
 }
 
 #[test]

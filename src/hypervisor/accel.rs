@@ -7,7 +7,9 @@
 //! The probe therefore runs the same tiny firmware under `-accel kvm` and `-accel tcg`: a
 //! reset-vector jump into a counted loop (`PROBE_LOOPS` iterations), then `out 0xf4` to QEMU's
 //! `isa-debug-exit` device, which ends QEMU with status `(0x2a << 1) | 1 = 85`. KVM is chosen
-//! only if it exits 85 within [`PROBE_TIMEOUT`] and is not slower than TCG.
+//! only if it exits 85 and is not slower than TCG. TCG runs first, and KVM is given
+//! [`kvm_budget`] (a few times TCG's time, at least one second), so a host with broken KVM
+//! answers in about a second instead of waiting for a hung guest.
 //!
 //! The emulator is the one libvirt's capabilities name; it is spawned directly (no shell),
 //! killed by its pid on timeout, and the probe file is removed afterwards.
@@ -19,8 +21,17 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// How long one probe run may take before QEMU is killed.
+/// How long one probe run may take at most before QEMU is killed.
 pub(super) const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the KVM run may take, given the TCG run's time (if it succeeded): KVM that is much
+/// slower than TCG is no use, so there is no point waiting longer.
+pub(super) fn kvm_budget(tcg: Option<Duration>) -> Duration {
+    match tcg {
+        Some(t) => (t * 4).clamp(Duration::from_secs(1), PROBE_TIMEOUT),
+        None => PROBE_TIMEOUT,
+    }
+}
 /// Loop iterations in the probe: ~0.1 s under TCG, a few ms under working KVM.
 const PROBE_LOOPS: u32 = 50_000_000;
 /// The exit status QEMU reports after the firmware writes 0x2a to isa-debug-exit.
@@ -123,7 +134,12 @@ fn handle_open(
 }
 
 /// One probe run: `Ok(elapsed)` if QEMU exited with [`PROBE_EXIT`], else why not.
-fn run_probe(emulator: &str, accel: &str, bios: &Path) -> Result<Duration, String> {
+fn run_probe(
+    emulator: &str,
+    accel: &str,
+    bios: &Path,
+    timeout: Duration,
+) -> Result<Duration, String> {
     let start = Instant::now();
     let mut child = Command::new(emulator)
         .args(["-accel", accel, "-machine", "q35", "-display", "none"])
@@ -139,7 +155,7 @@ fn run_probe(emulator: &str, accel: &str, bios: &Path) -> Result<Duration, Strin
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
-            Ok(None) if start.elapsed() >= PROBE_TIMEOUT => break None,
+            Ok(None) if start.elapsed() >= timeout => break None,
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
             Err(e) => return Err(format!("cannot wait for {emulator}: {e}")),
         }
@@ -150,9 +166,8 @@ fn run_probe(emulator: &str, accel: &str, bios: &Path) -> Result<Duration, Strin
         let _ = child.kill();
         let _ = child.wait();
         return Err(format!(
-            "a {}-iteration loop did not finish within {} s",
-            PROBE_LOOPS,
-            PROBE_TIMEOUT.as_secs()
+            "a {PROBE_LOOPS}-iteration loop did not finish within {} ms",
+            timeout.as_millis()
         ));
     };
     let mut stderr = String::new();
@@ -212,8 +227,13 @@ impl Drop for ProbeFile {
 /// as fast as TCG, `Err(reason)` otherwise.
 pub(super) fn probe_kvm(emulator: &str) -> Result<String, String> {
     let file = ProbeFile::create()?;
-    let kvm = run_probe(emulator, "kvm", &file.0);
-    let tcg = run_probe(emulator, "tcg", &file.0);
+    let tcg = run_probe(emulator, "tcg", &file.0, PROBE_TIMEOUT);
+    let kvm = run_probe(
+        emulator,
+        "kvm",
+        &file.0,
+        kvm_budget(tcg.as_ref().ok().copied()),
+    );
     match (kvm, tcg) {
         (Err(k), Ok(t)) => Err(format!(
             "KVM does not run guest code at a usable speed: {k} (TCG: {} ms)",
@@ -317,6 +337,15 @@ mod tests {
     }
 
     #[test]
+    fn kvm_budget_bounds() {
+        let ms = Duration::from_millis;
+        assert_eq!(kvm_budget(Some(ms(100))), Duration::from_secs(1));
+        assert_eq!(kvm_budget(Some(ms(500))), ms(2000));
+        assert_eq!(kvm_budget(Some(Duration::from_secs(60))), PROBE_TIMEOUT);
+        assert_eq!(kvm_budget(None), PROBE_TIMEOUT);
+    }
+
+    #[test]
     fn caps_offer_kvm_only_for_x86_64() {
         let xml = r#"<capabilities><host><cpu><arch>x86_64</arch></cpu></host>
           <guest><os_type>hvm</os_type>
@@ -354,7 +383,7 @@ mod tests {
             return;
         }
         let file = ProbeFile::create().unwrap();
-        let t = run_probe("qemu-system-x86_64", "tcg", &file.0).unwrap();
+        let t = run_probe("qemu-system-x86_64", "tcg", &file.0, PROBE_TIMEOUT).unwrap();
         assert!(t < PROBE_TIMEOUT);
         println!("TCG probe: {} ms", t.as_millis());
         let path = file.0.clone();

@@ -323,6 +323,24 @@ impl Hypervisor for Libvirt {
             )));
         }
         let dom = self.domain(name)?;
+        if scope == Scope::Both {
+            // Check the running maximum first, so a refused live change leaves the config alone.
+            let live_max = dom
+                .vcpus_flags(sys::VIR_DOMAIN_AFFECT_LIVE | sys::VIR_DOMAIN_VCPU_MAXIMUM)
+                .map_err(|e| {
+                    map_err(
+                        e,
+                        &format!("read the running maximum vCPUs of {what}"),
+                        &what,
+                    )
+                })?;
+            if count > live_max {
+                return Err(Error::Invalid(format!(
+                    "{count} vCPUs exceed the running maximum of {live_max} of {what}; \
+                     the maximum changes only in the config (next boot)"
+                )));
+            }
+        }
         if scope != Scope::Live {
             let max = dom
                 .vcpus_flags(sys::VIR_DOMAIN_AFFECT_CONFIG | sys::VIR_DOMAIN_VCPU_MAXIMUM)
@@ -353,6 +371,19 @@ impl Hypervisor for Libvirt {
             )));
         }
         let dom = self.domain(name)?;
+        if scope == Scope::Both {
+            // Check the running maximum first, so a refused live change leaves the config alone.
+            let live_max = dom
+                .info()
+                .map_err(|e| map_err(e, &format!("read info of {what}"), &what))?
+                .max_mem;
+            if kib > live_max {
+                return Err(Error::Invalid(format!(
+                    "{kib} KiB of memory exceed the running maximum of {live_max} KiB of {what}; \
+                     the maximum changes only in the config (next boot)"
+                )));
+            }
+        }
         if scope != Scope::Live {
             let xml = dom
                 .xml_desc(sys::VIR_DOMAIN_XML_INACTIVE)
