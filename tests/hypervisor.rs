@@ -86,6 +86,10 @@ fn bad_uri_names_the_uri() {
         "{text}"
     );
     assert!(!text.contains('\n'), "one line: {text}");
+    let e = Libvirt::open(Some("test:///de\0fault"))
+        .err()
+        .expect("must fail");
+    assert!(matches!(e, Error::Invalid(_)), "{e:?}");
 }
 
 #[test]

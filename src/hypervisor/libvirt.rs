@@ -151,6 +151,10 @@ impl Libvirt {
             // Without an event loop everything but lifecycle events still works.
             log::warn!("{e}; lifecycle events will be unavailable");
         }
+        if let Some(u) = uri {
+            // `Connect::open` would panic on an interior NUL.
+            cstring(u, "URI")?;
+        }
         let conn = Connect::open(uri).map_err(|e| {
             Error::Libvirt(format!(
                 "cannot connect to {}: {}",
