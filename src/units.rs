@@ -102,7 +102,7 @@ mod tests {
             "-1GiB",
             "1.5GiB",
             "99999999999999999999",
-            "8EiB",
+            "16EiB",
         ] {
             assert!(parse_size_kib(bad).is_err(), "{bad} should be rejected");
         }
