@@ -107,3 +107,68 @@ fn corpus_smoke() {
         eprintln!("{n:5} {r}");
     }
 }
+
+/// Throughput against a plain quick-xml read-then-write pass (`PRAE_CORPUS`, release build).
+#[test]
+#[ignore]
+fn corpus_speed() {
+    let Ok(dir) = std::env::var("PRAE_CORPUS") else {
+        return;
+    };
+    let mut docs = Vec::new();
+    let mut stack = vec![std::path::PathBuf::from(dir)];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "xml") {
+                docs.push(std::fs::read_to_string(p).unwrap());
+            }
+        }
+    }
+    let a = alloc(full(DiskBus::Virtio));
+    let mut n = 0usize;
+    let reps = 20;
+    let time = |name: &str, f: &mut dyn FnMut(&str) -> usize| {
+        let t = std::time::Instant::now();
+        let mut n = 0;
+        for _ in 0..reps {
+            for d in &docs {
+                n += f(d);
+            }
+        }
+        let e = t.elapsed();
+        eprintln!("{name:12} {e:?} ({n})");
+        e
+    };
+    if std::env::var("PRAE_ONLY_REWRITE").is_ok() {
+        time("rewrite", &mut |d| rewrite(d, &a).map(|r| r.xml.len()).unwrap_or(0));
+        return;
+    }
+    let plain = time("plain", &mut |d| {
+        let mut r = quick_xml::Reader::from_str(d);
+        let mut w = quick_xml::Writer::new(Vec::with_capacity(d.len()));
+        loop {
+            match r.read_event() {
+                Ok(quick_xml::events::Event::Eof) | Err(_) => break,
+                Ok(e) => w.write_event(e).unwrap(),
+            }
+        }
+        w.into_inner().len()
+    });
+    time("index", &mut |d| xml::Doc::parse(d).map(|r| r.elems.len()).unwrap_or(0));
+    time("layout", &mut |d| {
+        xml::Doc::parse(d)
+            .ok()
+            .and_then(|x| view::Layout::find(&x).ok())
+            .map(|l| l.disks.len())
+            .unwrap_or(0)
+    });
+    time("parse", &mut |d| parse(d).map(|r| r.disks.len()).unwrap_or(0));
+    let empty = alloc(ResourceProfile::default());
+    time("rewrite0", &mut |d| rewrite(d, &empty).map(|r| r.xml.len()).unwrap_or(0));
+    let ours = time("rewrite", &mut |d| rewrite(d, &a).map(|r| r.xml.len()).unwrap_or(0));
+    n += 1;
+    eprintln!("ratio {:.2} ({n})", ours.as_secs_f64() / plain.as_secs_f64());
+}

@@ -76,10 +76,9 @@ impl<'a> Doc<'a> {
             let after = reader.buffer_position() as usize;
             match ev {
                 Event::Start(ref e) | Event::Empty(ref e) => {
-                    for a in e.attributes() {
-                        if let Err(err) = a {
-                            return Err(xml_err(src, pos, err));
-                        }
+                    let name_len = e.name().as_ref().len();
+                    if let Some((off, what)) = check_attrs(src.as_bytes(), pos, after, name_len) {
+                        return Err(xml_err(src, off, what));
                     }
                     let idx = elems.len() as u32;
                     let empty = matches!(ev, Event::Empty(_));
@@ -107,7 +106,7 @@ impl<'a> Doc<'a> {
                         open_end: after,
                         close_start: after,
                         end: after,
-                        name_len: e.name().as_ref().len() as u32,
+                        name_len: name_len as u32,
                         first_child: NONE,
                         next_sibling: NONE,
                     });
@@ -259,6 +258,83 @@ impl Iterator for Children<'_, '_> {
 
 pub(crate) fn unescape_lossy(raw: &str) -> Cow<'_, str> {
     quick_xml::escape::unescape(raw).unwrap_or(Cow::Borrowed(raw))
+}
+
+/// Checks the attributes of the start tag `src[start..end]` strictly (quoted values, no `<` in
+/// values, no duplicate names) without allocating. Returns the offending offset and why.
+fn check_attrs(
+    src: &[u8],
+    start: usize,
+    end: usize,
+    name_len: usize,
+) -> Option<(usize, &'static str)> {
+    let b = src.get(start..end)?;
+    let mut i = 1 + name_len;
+    let mut keys: [(usize, usize); 24] = [(0, 0); 24];
+    let mut n = 0usize;
+    loop {
+        let ws = i;
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        match b.get(i) {
+            None => return Some((start + i, "a start tag is cut short")),
+            Some(b'>') => return None,
+            Some(b'/') => {
+                return (b.get(i + 1) != Some(&b'>')).then_some((start + i, "'/' inside a tag"));
+            }
+            _ => {}
+        }
+        if ws == i {
+            return Some((start + i, "attributes must be separated by whitespace"));
+        }
+        let ks = i;
+        while i < b.len()
+            && !matches!(b[i], b'=' | b'>' | b'/' | b'<' | b'"' | b'\'')
+            && !b[i].is_ascii_whitespace()
+        {
+            i += 1;
+        }
+        let ke = i;
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if ke == ks || b.get(i) != Some(&b'=') {
+            return Some((start + ks, "an attribute without a value"));
+        }
+        i += 1;
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let q = match b.get(i) {
+            Some(&q @ (b'"' | b'\'')) => q,
+            _ => return Some((start + i, "an attribute value without quotes")),
+        };
+        let vs = i + 1;
+        let Some(len) = b.get(vs..).and_then(|v| v.iter().position(|&c| c == q)) else {
+            return Some((start + i, "an unterminated attribute value"));
+        };
+        if b[vs..vs + len].contains(&b'<') {
+            return Some((start + vs, "'<' in an attribute value"));
+        }
+        i = vs + len + 1;
+        let key = &b[ks..ke];
+        let dup = if n < keys.len() {
+            let d = keys[..n]
+                .iter()
+                .any(|&(s, e)| e - s == key.len() && &b[s..e] == key);
+            keys[n] = (ks, ke);
+            n += 1;
+            d
+        } else {
+            // Rare: very many attributes; compare against every earlier one.
+            scan_attrs(std::str::from_utf8(&b[..ks]).unwrap_or(""), name_len)
+                .any(|a| a.key.end - a.key.start == key.len() && &b[a.key] == key)
+        };
+        if dup {
+            return Some((start + ks, "a duplicated attribute"));
+        }
+    }
 }
 
 /// Byte spans of one attribute inside a start tag.
