@@ -5,7 +5,7 @@
 //! <metadata>
 //!   <prae:allocation xmlns:prae="urn:prae:allocation:1" reason="tier table" tier="medium">
 //!     <prae:change what="vcpu" from="1" to="2"/>
-//!     <prae:original at="vcpu">&lt;vcpu placement='static'>1&lt;/vcpu></prae:original>
+//!     <prae:original at="vcpu"><![CDATA[<vcpu placement='static'>1</vcpu>]]></prae:original>
 //!     <prae:original at="currentMemory" absent="yes"/>
 //!   </prae:allocation>
 //! </metadata>
@@ -26,7 +26,7 @@ const ELEMENT: &str = "allocation";
 #[derive(Debug, Default)]
 pub(crate) struct Meta {
     pub changes: Vec<Change>,
-    pub records: Vec<Record>,
+    pub records: Vec<Record<'static>>,
     pub created: bool,
     pub was: Option<String>,
 }
@@ -69,7 +69,14 @@ impl Plan<'_, '_> {
         let root = qname(ELEMENT);
         let change_q = qname("change");
         let orig_q = qname("original");
-        let mut g = Gen::new();
+        let est = 200
+            + self.changes.len() * 120
+            + self
+                .records
+                .iter()
+                .map(|r| 48 + r.original.as_ref().map_or(0, |o| o.len() + 12))
+                .sum::<usize>();
+        let mut g = Gen::with_capacity(est);
         let empty = self.changes.is_empty() && self.records.is_empty();
         g.open(&root, &attrs, empty);
         if empty {
@@ -85,7 +92,10 @@ impl Plan<'_, '_> {
         for r in &self.records {
             g.raw_ws(&self.nl(&inner));
             match &r.original {
-                Some(o) => g.leaf(&orig_q, &[("at", &r.at)], o),
+                Some(o) => g
+                    .open(&orig_q, &[("at", &r.at)], false)
+                    .cdata(o)
+                    .close(&orig_q),
                 None => g.open(&orig_q, &[("at", &r.at), ("absent", "yes")], true),
             };
         }
@@ -188,11 +198,11 @@ pub(crate) fn read(doc: &Doc, p: usize) -> Result<Meta> {
                     None
                 } else {
                     Some(
-                        doc.text(c)
+                        doc.text_or_cdata(c)
                             .ok_or_else(|| {
                                 Error::NotADomain(format!("prae metadata for '{at}' is not text"))
                             })?
-                            .into_owned(),
+                            .into(),
                     )
                 };
                 m.records.push(Record { at, original });
@@ -243,7 +253,7 @@ pub(crate) fn revert_edits(
                 edits.push(Edit {
                     start: e.start,
                     end: e.end,
-                    text: o.clone(),
+                    text: o.to_string(),
                 });
             }
             (Some(e), None) => {

@@ -8,20 +8,21 @@ use super::{Change, Skipped};
 use crate::Result;
 use crate::model::{Bandwidth, BandwidthLimit, DiskBus, IoTune, ResourceProfile};
 use crate::units::{format_kib, unit_bytes};
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 /// The original bytes of one element prae replaced (`None`: prae inserted it).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Record {
+pub(crate) struct Record<'a> {
     pub at: String,
-    pub original: Option<String>,
+    pub original: Option<Cow<'a, str>>,
 }
 
 pub(crate) struct Plan<'d, 'a> {
     pub doc: &'d Doc<'a>,
     pub l: &'d Layout,
     pub edits: Vec<Edit>,
-    pub records: Vec<Record>,
+    pub records: Vec<Record<'a>>,
     pub changes: Vec<Change>,
     pub skipped: Vec<Skipped>,
     /// Whether the document is indented (new elements go on their own lines).
@@ -149,7 +150,7 @@ impl<'d, 'a> Plan<'d, 'a> {
     fn record(&mut self, at: impl Into<String>, el: Option<usize>) {
         self.records.push(Record {
             at: at.into(),
-            original: el.map(|e| self.doc.outer(e).to_string()),
+            original: el.map(|e| Cow::Borrowed(self.doc.outer(e))),
         });
     }
 
@@ -804,10 +805,9 @@ impl<'d, 'a> Plan<'d, 'a> {
         };
         let mut g = Gen::new();
         g.open("iotune", &[], false);
-        for k in 0..6 {
+        for (k, key) in IOTUNE_KEYS.iter().enumerate() {
             if let Some(v) = iotune_get(io, k) {
-                g.raw_ws(&nl(&child_indent))
-                    .leaf(IOTUNE_KEYS[k], &[], &v.to_string());
+                g.raw_ws(&nl(&child_indent)).leaf(key, &[], &v.to_string());
             }
         }
         let mut text = g.finish();

@@ -122,10 +122,10 @@ impl<'a> Doc<'a> {
                     el.close_start = pos;
                     el.end = after;
                 }
-                Event::Text(ref t) if stack.is_empty() => {
-                    if !t.iter().all(|b| b.is_ascii_whitespace()) {
-                        return Err(xml_err(src, pos, "text outside the root element"));
-                    }
+                Event::Text(ref t)
+                    if stack.is_empty() && !t.iter().all(|b| b.is_ascii_whitespace()) =>
+                {
+                    return Err(xml_err(src, pos, "text outside the root element"));
                 }
                 Event::CData(_) | Event::GeneralRef(_) if stack.is_empty() => {
                     return Err(xml_err(src, pos, "content outside the root element"));
@@ -205,6 +205,30 @@ impl<'a> Doc<'a> {
             return None;
         }
         Some(unescape_lossy(raw))
+    }
+
+    /// The element's character content when it is text and CDATA sections only (CDATA kept
+    /// verbatim, text unescaped); `None` when it holds elements or comments.
+    pub fn text_or_cdata(&self, i: usize) -> Option<String> {
+        let e = &self.elems[i];
+        let mut raw = self.src.get(e.open_end..e.close_start)?;
+        let mut out = String::with_capacity(raw.len());
+        while !raw.is_empty() {
+            match raw.find('<') {
+                None => {
+                    out.push_str(&unescape_lossy(raw));
+                    break;
+                }
+                Some(p) => {
+                    out.push_str(&unescape_lossy(&raw[..p]));
+                    let rest = raw[p..].strip_prefix("<![CDATA[")?;
+                    let end = rest.find("]]>")?;
+                    out.push_str(&rest[..end]);
+                    raw = &rest[end + 3..];
+                }
+            }
+        }
+        Some(out)
     }
 
     /// Whitespace immediately before `pos`, back to the previous non-whitespace byte.
@@ -476,8 +500,11 @@ pub(crate) struct Gen {
 
 impl Gen {
     pub fn new() -> Self {
+        Self::with_capacity(128)
+    }
+    pub fn with_capacity(n: usize) -> Self {
         Gen {
-            w: Writer::new(Vec::with_capacity(256)),
+            w: Writer::new(Vec::with_capacity(n)),
         }
     }
     pub fn raw_ws(&mut self, ws: &str) -> &mut Self {
@@ -496,6 +523,13 @@ impl Gen {
             Event::Start(s)
         };
         let _ = self.w.write_event(ev);
+        self
+    }
+    /// `text` as CDATA sections (split where it contains `]]>`): no escaping, exact bytes.
+    pub fn cdata(&mut self, text: &str) -> &mut Self {
+        for part in quick_xml::events::BytesCData::escaped(text) {
+            let _ = self.w.write_event(Event::CData(part));
+        }
         self
     }
     pub fn text(&mut self, t: &str) -> &mut Self {
