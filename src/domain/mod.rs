@@ -156,9 +156,7 @@ pub fn rewrite(xml: &str, alloc: &Allocation) -> Result<Rewritten> {
 
 fn rewrite_fresh(doc: &Doc, layout: &Layout, alloc: &Allocation) -> Result<Rewritten> {
     // Unparsable counts and sizes are errors even when the profile leaves them alone.
-    layout.vcpus(doc)?;
-    layout.memory_kib(doc)?;
-    layout.current_memory_kib(doc)?;
+    layout.check(doc)?;
     let profile = &alloc.profile;
     let mut plan = Plan::new(doc, layout);
     plan.vcpus(profile)?;

@@ -112,6 +112,62 @@ fn fmt_bandwidth(b: &Bandwidth) -> String {
     )
 }
 
+/// The controller family whose drive addresses a bus uses (`None`: PCI-addressed, like virtio).
+fn drive_family(bus: &str) -> Option<&'static str> {
+    match bus {
+        "scsi" => Some("scsi"),
+        "sata" => Some("sata"),
+        "ide" => Some("ide"),
+        _ => None,
+    }
+}
+
+/// libvirt's disk index of a dev name (`sda` -> 0, `sdaa` -> 26), as `virDiskNameToIndex`.
+fn disk_index(dev: &str) -> Option<u32> {
+    let letters = dev
+        .strip_prefix("xvd")
+        .or_else(|| dev.strip_prefix("ubd"))
+        .or_else(|| dev.get(2..))?;
+    let mut idx: u32 = 0;
+    let mut n = 0;
+    for c in letters.bytes().take_while(u8::is_ascii_lowercase) {
+        idx = if n == 0 {
+            0
+        } else {
+            idx.checked_add(1)?.checked_mul(26)?
+        };
+        idx = idx.checked_add(u32::from(c - b'a'))?;
+        n += 1;
+    }
+    (n > 0).then_some(idx)
+}
+
+/// The drive addresses libvirt may derive from a disk index on a bus family (SCSI has a narrow
+/// and a wide mapping, depending on the controller).
+fn derived_addresses(family: &str, idx: u32) -> Vec<[u32; 4]> {
+    match family {
+        "sata" => vec![[idx / 6, 0, 0, idx % 6]],
+        "ide" => vec![[idx / 4, (idx % 4) / 2, 0, idx % 2]],
+        _ => {
+            let wide = idx % 15;
+            vec![
+                [idx / 7, 0, 0, idx % 7],
+                [idx / 15, 0, 0, if wide >= 7 { wide + 1 } else { wide }],
+            ]
+        }
+    }
+}
+
+/// An explicit `<address type='drive'>` as (controller, bus, target, unit).
+fn drive_address(doc: &Doc, a: usize) -> [u32; 4] {
+    let n = |k: &str| {
+        doc.attr(a, k)
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .unwrap_or(0)
+    };
+    [n("controller"), n("bus"), n("target"), n("unit")]
+}
+
 const VIRTIO_DRIVER_ATTRS: [&str; 9] = [
     "queues",
     "queue_size",
@@ -616,6 +672,62 @@ impl<'d, 'a> Plan<'d, 'a> {
             .map(|s| s.into_owned())
             .collect();
         let disks = self.l.disks.clone();
+        // First decide which disks move (or why not), then which drive addresses stay taken.
+        let mut moves: Vec<Result<Option<DiskBus>, String>> = Vec::with_capacity(disks.len());
+        for &d in &disks {
+            let device = doc.attr(d, "device").unwrap_or("disk".into());
+            let bus = disk_bus(doc, d);
+            let m = match prof.disk_bus {
+                Some(b) if device == "disk" && bus.as_deref() != Some(b.as_str()) => {
+                    match self.bus_refusal(d, bus.as_deref(), b) {
+                        Some(reason) => Err(reason),
+                        None => Ok(Some(b)),
+                    }
+                }
+                Some(_) if device == "lun" => {
+                    Err("a lun passes SCSI commands through; its bus stays".into())
+                }
+                _ => Ok(None),
+            };
+            moves.push(m);
+        }
+        let mut taken: Vec<(&'static str, [u32; 4])> = Vec::new();
+        if moves.iter().any(|m| matches!(m, Ok(Some(_)))) {
+            for (&d, m) in disks.iter().zip(&moves) {
+                if matches!(m, Ok(Some(_))) {
+                    continue;
+                }
+                let Some(bus) = disk_bus(doc, d) else {
+                    continue;
+                };
+                let Some(family) = drive_family(&bus) else {
+                    continue;
+                };
+                match doc.child(d, "address") {
+                    Some(a) if doc.attr(a, "type").as_deref() == Some("drive") => {
+                        taken.push((family, drive_address(doc, a)));
+                    }
+                    Some(_) => {}
+                    None => {
+                        let dev = doc.child(d, "target").and_then(|t| doc.attr(t, "dev"));
+                        if let Some(idx) = dev.as_deref().and_then(disk_index) {
+                            for a in derived_addresses(family, idx) {
+                                taken.push((family, a));
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(devs) = self.l.devices {
+                for h in doc.children(devs).filter(|&h| doc.name(h) == "hostdev") {
+                    if let Some(a) = doc.child(h, "address") {
+                        if doc.attr(a, "type").as_deref() == Some("drive") {
+                            taken.push(("scsi", drive_address(doc, a)));
+                        }
+                    }
+                }
+            }
+        }
         for (i, &d) in disks.iter().enumerate() {
             let device = doc.attr(d, "device").unwrap_or("disk".into());
             let Some(target) = doc.child(d, "target") else {
@@ -623,13 +735,14 @@ impl<'d, 'a> Plan<'d, 'a> {
             };
             let dev = doc.attr(target, "dev").unwrap_or_default().into_owned();
             let label = format!("disk {dev}");
-            if device != "disk" {
-                if device == "lun" && prof.disk_bus.is_some() {
-                    self.skip(
-                        format!("{label} bus"),
-                        "a lun passes SCSI commands through; its bus stays",
-                    );
+            let mv = match &moves[i] {
+                Ok(m) => *m,
+                Err(reason) => {
+                    self.skip(format!("{label} bus"), reason.clone());
+                    None
                 }
+            };
+            if device != "disk" {
                 continue;
             }
             let bus = disk_bus(doc, d);
@@ -637,38 +750,52 @@ impl<'d, 'a> Plan<'d, 'a> {
             let n_edits = self.edits.len();
             let mut sets: Vec<(&str, Option<String>)> = Vec::new();
             let mut new_bus = bus.clone();
-            if let Some(b) = prof.disk_bus.filter(|b| bus.as_deref() != Some(b.as_str())) {
-                match self.bus_refusal(d, bus.as_deref(), b) {
-                    Some(reason) => self.skip(format!("{label} bus"), reason),
-                    None => {
-                        self.changes.push(change(
-                            format!("{label} bus"),
-                            bus.as_deref().unwrap_or("none"),
-                            b,
-                        ));
-                        sets.push(("bus", Some(b.as_str().to_string())));
-                        new_bus = Some(b.as_str().to_string());
-                        if !dev.starts_with(b.dev_prefix()) {
-                            used.remove(&dev);
-                            let name = (0..)
-                                .map(|k| format!("{}{}", b.dev_prefix(), disk_suffix(k)))
-                                .find(|n| !used.contains(n))
-                                .unwrap_or_default();
-                            used.insert(name.clone());
-                            self.changes
-                                .push(change(format!("{label} dev"), &dev, &name));
-                            sets.push(("dev", Some(name)));
-                        }
-                        if let Some(a) = doc.child(d, "address") {
-                            let t = doc.attr(a, "type").unwrap_or_default().into_owned();
-                            self.changes.push(change(
-                                format!("{label} address"),
-                                t,
-                                "assigned by libvirt",
-                            ));
-                            self.remove(a);
-                        }
+            if let Some(b) = mv {
+                self.changes.push(change(
+                    format!("{label} bus"),
+                    bus.as_deref().unwrap_or("none"),
+                    b,
+                ));
+                sets.push(("bus", Some(b.as_str().to_string())));
+                new_bus = Some(b.as_str().to_string());
+                let family = drive_family(b.as_str());
+                let free = |name: &str, used: &HashSet<String>, taken: &[(&str, [u32; 4])]| {
+                    if used.contains(name) {
+                        return false;
                     }
+                    let (Some(f), Some(idx)) = (family, disk_index(name)) else {
+                        return family.is_none();
+                    };
+                    derived_addresses(f, idx)
+                        .iter()
+                        .all(|a| !taken.iter().any(|(tf, ta)| *tf == f && ta == a))
+                };
+                used.remove(&dev);
+                let keep = dev.starts_with(b.dev_prefix()) && free(&dev, &used, &taken);
+                let name = if keep {
+                    dev.clone()
+                } else {
+                    (0..100_000)
+                        .map(|k| format!("{}{}", b.dev_prefix(), disk_suffix(k)))
+                        .find(|n| free(n, &used, &taken))
+                        .unwrap_or_default()
+                };
+                if let (Some(f), Some(idx)) = (family, disk_index(&name)) {
+                    for a in derived_addresses(f, idx) {
+                        taken.push((f, a));
+                    }
+                }
+                used.insert(name.clone());
+                if name != dev {
+                    self.changes
+                        .push(change(format!("{label} dev"), &dev, &name));
+                    sets.push(("dev", Some(name)));
+                }
+                if let Some(a) = doc.child(d, "address") {
+                    let t = doc.attr(a, "type").unwrap_or_default().into_owned();
+                    self.changes
+                        .push(change(format!("{label} address"), t, "assigned by libvirt"));
+                    self.remove(a);
                 }
             }
             let old_rr = doc.attr(target, "rotation_rate");

@@ -941,3 +941,25 @@ fn corpus_speed() {
         ours.as_secs_f64() / plain.as_secs_f64()
     );
 }
+
+#[test]
+fn moved_disks_avoid_drive_addresses_libvirt_would_derive() {
+    // libvirt derives a SCSI drive address from the dev name (sda -> unit 0); sdb already holds
+    // unit 0 explicitly, so the moved disk must not be called sda.
+    let xml = "<domain type='kvm'><name>d</name><memory>524288</memory><devices>\
+               <disk type='file' device='disk'><source file='/a'/><target dev='sda' bus='virtio'/></disk>\
+               <disk type='file' device='disk'><source file='/b'/><target dev='sdb' bus='scsi'/>\
+               <address type='drive' controller='0' bus='0' target='0' unit='0'/></disk>\
+               </devices></domain>";
+    let p = ResourceProfile {
+        disk_bus: Some(DiskBus::Scsi),
+        ..ResourceProfile::default()
+    };
+    let r = rewrite(xml, &alloc(p)).unwrap();
+    assert!(
+        has_change(&r, "disk sda dev", "sda", "sdc"),
+        "{:?}",
+        r.changes
+    );
+    assert!(r.xml.contains("<target dev='sdc' bus='scsi'/>"));
+}

@@ -24,6 +24,7 @@ pub(crate) struct Layout {
     /// Highest vCPU id some element refers to (pinning, scheduling, NUMA), plus one.
     pub vcpu_ids_needed: u32,
     pub hugepage_kib: Option<u64>,
+    pub devices: Option<usize>,
     pub disks: Vec<usize>,
     pub interfaces: Vec<usize>,
     pub mem_devices: Vec<usize>,
@@ -176,6 +177,7 @@ impl Layout {
                     }
                 }
                 "devices" => {
+                    l.devices.get_or_insert(c);
                     for d in doc.children(c) {
                         match doc.name(d) {
                             "disk" => l.disks.push(d),
@@ -231,6 +233,20 @@ impl Layout {
                 Ok(total)
             }
         }
+    }
+
+    /// Rejects unparsable counts and sizes (the ones libvirt itself would refuse to read).
+    pub fn check(&self, doc: &Doc) -> Result<()> {
+        self.vcpus(doc)?;
+        self.memory_kib(doc)?;
+        self.current_memory_kib(doc)?;
+        for &c in &self.numa_cells {
+            attr_kib(doc, c, "memory", "NUMA cell memory")?;
+        }
+        if let Some(m) = self.max_memory {
+            scaled_kib(doc, m, "maxMemory")?;
+        }
+        Ok(())
     }
 
     pub fn current_memory_kib(&self, doc: &Doc) -> Result<Option<u64>> {
@@ -339,6 +355,7 @@ pub(crate) fn read_bandwidth(doc: &Doc, bw: usize) -> Result<Bandwidth> {
 }
 
 pub(crate) fn view(doc: &Doc, l: &Layout) -> Result<DomainView> {
+    l.check(doc)?;
     let (max_vcpus, vcpus) = l.vcpus(doc)?;
     let mut v = DomainView {
         name: l
