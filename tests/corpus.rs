@@ -490,6 +490,9 @@ struct ProfileOutcome {
     changed: bool,
     tree_ok: bool,
     comments: (usize, usize),
+    /// Kinds of change made and of change declined (see [`kind`]), each once per file.
+    made: std::collections::BTreeSet<String>,
+    declined: std::collections::BTreeSet<String>,
     idempotent: bool,
     revert_view: bool,
     revert_bytes: bool,
@@ -534,6 +537,8 @@ fn check_profile(
             return o;
         }
         (Ok(v), Ok(r)) => {
+            o.made = r.changes.iter().map(|c| kind(&c.what)).collect();
+            o.declined = r.skipped.iter().map(|c| kind(&c.what)).collect();
             o.out = Some(r.xml);
             v
         }
@@ -583,6 +588,20 @@ fn check_profile(
         Err(e) => fail("revert", format!("revert failed: {e}")),
     }
     o
+}
+
+/// The kind of a change or skip, from its `what`: `disk vda bus` -> `disk bus`,
+/// `interface 52:54:00:.. bandwidth` -> `interface bandwidth`, `NUMA cell 1 memory` ->
+/// `NUMA cell memory`; others as they are.
+fn kind(what: &str) -> String {
+    let words: Vec<&str> = what.split_whitespace().collect();
+    match words.as_slice() {
+        ["disk", _, rest @ ..] | ["interface", _, rest @ ..] | ["NUMA", "cell", _, rest @ ..] => {
+            let head = &words[..words.len() - rest.len() - 1];
+            format!("{} {}", head.join(" "), rest.join(" "))
+        }
+        _ => what.to_string(),
+    }
 }
 
 /// The first differing line of two texts.
@@ -743,6 +762,23 @@ fn run_corpus(
             count(|o| o.revert_view),
             count(|o| o.revert_bytes),
         );
+        for (what, sets) in [
+            (
+                "changes made",
+                outs.iter().map(|o| &o.made).collect::<Vec<_>>(),
+            ),
+            (
+                "changes declined",
+                outs.iter().map(|o| &o.declined).collect(),
+            ),
+        ] {
+            let mut n: std::collections::BTreeMap<&str, usize> = Default::default();
+            for k in sets.into_iter().flatten() {
+                *n.entry(k).or_default() += 1;
+            }
+            let list: Vec<String> = n.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let _ = writeln!(text, "    files with {what}: {}", list.join(", "));
+        }
     }
     let _ = writeln!(
         text,
@@ -987,4 +1023,165 @@ fn tree_comparison_sees_changes_outside_resources() {
         ),
         "<domain><name>n1</name><x><name>k</name></x></domain>"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// qemu:///system (PRAE_LAB=1).
+
+/// Name prefix of the domains `qemu_system_relative` defines (and sweeps up after a crash).
+const QEMU_PREFIX: &str = "prae-corpus-q-";
+
+/// Undefines every domain on `h` whose name starts with [`QEMU_PREFIX`]; returns how many.
+fn sweep(h: &Libvirt) -> usize {
+    let Ok(list) = h.list_domains() else {
+        return 0;
+    };
+    list.iter()
+        .filter(|d| d.name.starts_with(QEMU_PREFIX))
+        .filter(|d| h.undefine(&d.name).is_ok())
+        .count()
+}
+
+/// Sweeps leftovers when dropped, so a panicking run leaves no domain behind.
+struct Sweeper<'h>(&'h Libvirt);
+
+impl Drop for Sweeper<'_> {
+    fn drop(&mut self) {
+        let n = sweep(self.0);
+        if n > 0 {
+            println!("qemu:///system: undefined {n} leftover {QEMU_PREFIX}* domains");
+        }
+    }
+}
+
+fn is_x86_qemu(v: &DomainView) -> bool {
+    matches!(v.domain_type.as_str(), "qemu" | "kvm")
+        && matches!(v.arch.as_deref(), Some("x86_64" | "i686"))
+}
+
+/// Defines (never starts) every x86 QEMU/KVM domain of `files` before and after the rewrite.
+fn run_qemu(h: &Libvirt, label: &str, root: &Path, files: &[PathBuf], tag: &str) -> Report {
+    let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    let started = std::time::Instant::now();
+    let allocs: Vec<Allocation> = BUSES.iter().map(|&b| allocation(b)).collect();
+    let mut failures = Vec::new();
+    let mut text = String::new();
+    let mut x86 = 0usize;
+    let mut tallies: Vec<Tally> = BUSES.iter().map(|_| Tally::default()).collect();
+    let mut gained = vec![0usize; BUSES.len()];
+    let mut reasons: std::collections::BTreeMap<String, usize> = Default::default();
+    for (i, p) in files.iter().enumerate() {
+        let c = load(root, p, false);
+        let (Some(input), Ok(view)) = (&c.input, &c.parsed) else {
+            continue;
+        };
+        if !is_x86_qemu(view) {
+            continue;
+        }
+        x86 += 1;
+        let name = format!("{QEMU_PREFIX}{tag}-{i}");
+        let before = define_undefine(h, input, &name);
+        match &before {
+            Err(e) if e.starts_with("undefine:") => failures.push(Failure {
+                file: c.rel.clone(),
+                check: "qemu:///system".into(),
+                reason: e.clone(),
+            }),
+            Err(e) => {
+                // Group refusals by libvirt's message, without quoted specifics.
+                let msg = e
+                    .rsplit_once("cannot define domain: ")
+                    .map_or(e.as_str(), |(_, m)| m);
+                let mut key = String::new();
+                for (k, part) in msg.split('\'').enumerate() {
+                    key.push_str(if k % 2 == 1 { "'...'" } else { part });
+                }
+                let key: String = key.chars().take(90).collect();
+                *reasons.entry(key).or_default() += 1;
+            }
+            Ok(()) => {}
+        }
+        for (b, a) in allocs.iter().enumerate() {
+            let Ok(out) = guarded(|| domain::rewrite(input, a)) else {
+                continue;
+            };
+            let after = if out.xml == *input {
+                before.clone()
+            } else {
+                define_undefine(h, &out.xml, &name)
+            };
+            match (&before, after) {
+                (Ok(()), Ok(())) => {
+                    tallies[b].accepted_before += 1;
+                    tallies[b].kept += 1;
+                }
+                (Ok(()), Err(e)) => {
+                    tallies[b].accepted_before += 1;
+                    failures.push(Failure {
+                        file: c.rel.clone(),
+                        check: format!("qemu:///system ({})", BUSES[b]),
+                        reason: format!("defined before the rewrite, refused after: {e}"),
+                    });
+                }
+                (Err(_), Ok(())) => {
+                    tallies[b].refused_before += 1;
+                    gained[b] += 1;
+                }
+                (Err(_), Err(_)) => tallies[b].refused_before += 1,
+            }
+        }
+    }
+    let _ = writeln!(
+        text,
+        "qemu:///system, corpus {label}: {x86} x86 QEMU/KVM domains of {} files ({:.1} s)",
+        files.len(),
+        started.elapsed().as_secs_f64()
+    );
+    for (b, t) in tallies.iter().enumerate() {
+        let _ = writeln!(
+            text,
+            "  {}: {} of {} defined before are defined after; {} refused before ({} of them \
+             defined after)",
+            BUSES[b], t.kept, t.accepted_before, t.refused_before, gained[b]
+        );
+    }
+    let _ = writeln!(text, "  refused before the rewrite, by reason:");
+    let mut by_count: Vec<_> = reasons.into_iter().collect();
+    by_count.sort_by(|a, b| b.1.cmp(&a.1));
+    for (r, n) in by_count.iter().take(12) {
+        let _ = writeln!(text, "    {n:5}  {r}");
+    }
+    Report {
+        label: format!("{label} on qemu:///system"),
+        text,
+        failures,
+    }
+}
+
+#[test]
+fn qemu_system_relative() {
+    if std::env::var("PRAE_LAB").as_deref() != Ok("1") {
+        println!("qemu:///system: skipped: set PRAE_LAB=1 (see tests/lab/)");
+        return;
+    }
+    let h = Libvirt::open(Some("qemu:///system")).unwrap_or_else(|e| {
+        panic!("PRAE_LAB=1 but {e}; start libvirtd with tests/lab/start-libvirtd.sh")
+    });
+    let _sweeper = Sweeper(&h);
+    sweep(&h);
+    let root = common::repo_root().join("tests/corpus");
+    let shipped = run_qemu(&h, "shipped subset", &root, &xml_files(&root), "s");
+    let full = common::full_dir().map(|dir| run_qemu(&h, "full", &dir, &xml_files(&dir), "f"));
+    if full.is_none() {
+        println!(
+            "qemu:///system, corpus full: skipped, ../shared/corpus/libvirt-domains is absent"
+        );
+    }
+    let mut all = shipped;
+    if let Some(f) = full {
+        all.text.push_str(&f.text);
+        all.failures.extend(f.failures);
+        all.label = "shipped subset and full".into();
+    }
+    finish(all);
 }
