@@ -14,6 +14,7 @@
 //! | [`units`]      | libvirt's size units (`512MiB`, `3GiB`, `KB` vs `KiB`)      | pure |
 //! | [`domain`]     | typed view of domain XML, lossless rewrite and revert, templates | pure: strings in, strings out; only resource elements and prae's metadata change |
 //! | [`engine`]     | evidence -> allocation (today: the per-tier table)         | pure; every allocation carries its provenance |
+//! | [`forecast`]   | auto-ARIMA after R's `auto.arima`: order selection, exact-likelihood fit, forecasts with intervals | pure: values in, values out; no I/O, clock or randomness |
 //! | [`hypervisor`] | the `Hypervisor` trait and its libvirt implementation      | the ONLY module that calls libvirt; every `unsafe` has a `SAFETY` comment and a real-libvirt test |
 //! | [`cli`]        | clap definitions and handlers for `prae` and `prae-virsh`  | parse, validate, then call the library; never passes text through a shell |
 //!
@@ -31,6 +32,7 @@
 pub mod cli;
 pub mod domain;
 pub mod engine;
+pub mod forecast;
 mod error;
 pub mod hypervisor;
 pub mod model;

@@ -1,0 +1,8 @@
+//! Auto-ARIMA forecasting (work in progress).
+
+mod arima;
+mod kalman;
+mod optim;
+mod poly;
+#[cfg(test)]
+mod testdata;
