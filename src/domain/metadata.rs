@@ -82,15 +82,16 @@ impl Plan<'_, '_> {
         if empty {
             return g.finish();
         }
+        let nl_inner = self.nl(&inner);
         for c in &self.changes {
-            g.raw_ws(&self.nl(&inner)).open(
+            g.raw_ws(&nl_inner).open(
                 &change_q,
                 &[("what", &c.what), ("from", &c.from), ("to", &c.to)],
                 true,
             );
         }
         for r in &self.records {
-            g.raw_ws(&self.nl(&inner));
+            g.raw_ws(&nl_inner);
             match &r.original {
                 Some(o) => g
                     .open(&orig_q, &[("at", &r.at)], false)

@@ -7,7 +7,7 @@ use super::xml::{Doc, Edit, Gen, edit_tag};
 use super::{Change, Skipped};
 use crate::Result;
 use crate::model::{Bandwidth, BandwidthLimit, DiskBus, IoTune, ResourceProfile};
-use crate::units::{format_kib, unit_bytes};
+use crate::units::format_kib;
 use std::borrow::Cow;
 use std::collections::HashSet;
 
@@ -39,7 +39,7 @@ fn change(what: impl Into<String>, from: impl ToString, to: impl ToString) -> Ch
 
 /// `kib` written in `unit` when that is exact.
 fn in_unit(kib: u64, unit: &str) -> Option<u64> {
-    let ub = unit_bytes(unit).ok()?;
+    let ub = super::view::unit_scale(Some(unit)).ok()?;
     let bytes = kib.checked_mul(1024)?;
     (bytes % ub == 0).then_some(bytes / ub)
 }
@@ -144,13 +144,13 @@ fn disk_index(dev: &str) -> Option<u32> {
 
 /// The drive addresses libvirt may derive from a disk index on a bus family (SCSI has a narrow
 /// and a wide mapping, depending on the controller).
-fn derived_addresses(family: &str, idx: u32) -> Vec<[u32; 4]> {
+fn derived_addresses(family: &str, idx: u32) -> [[u32; 4]; 2] {
     match family {
-        "sata" => vec![[idx / 6, 0, 0, idx % 6]],
-        "ide" => vec![[idx / 4, (idx % 4) / 2, 0, idx % 2]],
+        "sata" => [[idx / 6, 0, 0, idx % 6]; 2],
+        "ide" => [[idx / 4, (idx % 4) / 2, 0, idx % 2]; 2],
         _ => {
             let wide = idx % 15;
-            vec![
+            [
                 [idx / 7, 0, 0, idx % 7],
                 [idx / 15, 0, 0, if wide >= 7 { wide + 1 } else { wide }],
             ]

@@ -885,7 +885,10 @@ fn corpus_speed() {
     }
     let a = alloc(full(DiskBus::Virtio));
     let mut n = 0usize;
-    let reps = 20;
+    let reps: usize = std::env::var("PRAE_SPEED_REPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
     let time = |name: &str, f: &mut dyn FnMut(&str) -> usize| {
         let t = std::time::Instant::now();
         let mut n = 0;
@@ -898,11 +901,35 @@ fn corpus_speed() {
         eprintln!("{name:12} {e:?} ({n})");
         e
     };
-    if std::env::var("PRAE_ONLY_REWRITE").is_ok() {
-        time("rewrite", &mut |d| {
-            rewrite(d, &a).map(|r| r.xml.len()).unwrap_or(0)
-        });
-        return;
+    match std::env::var("PRAE_SPEED_MODE").as_deref() {
+        Ok("rewrite") => {
+            time("rewrite", &mut |d| {
+                rewrite(d, &a).map(|r| r.xml.len()).unwrap_or(0)
+            });
+            return;
+        }
+        Ok("index") => {
+            time("index", &mut |d| {
+                xml::Doc::parse(d).map(|r| r.elems.len()).unwrap_or(0)
+            });
+            return;
+        }
+        Ok("plain") => {
+            time("plain", &mut |d| {
+                let mut r = quick_xml::Reader::from_str(d);
+                let mut w = quick_xml::Writer::new(Vec::with_capacity(d.len()));
+                loop {
+                    match r.read_event() {
+                        Ok(quick_xml::events::Event::Eof) | Err(_) => break,
+                        Ok(e) => w.write_event(e).unwrap(),
+                    }
+                }
+                w.into_inner().len()
+            });
+            return;
+        }
+        Ok(_) => return,
+        _ => {}
     }
     let plain = time("plain", &mut |d| {
         let mut r = quick_xml::Reader::from_str(d);

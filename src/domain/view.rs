@@ -53,14 +53,35 @@ pub(crate) fn cpuset_max(s: &str) -> Option<u32> {
     max
 }
 
+/// Bytes per libvirt unit; the common spellings without allocating, the rest via `units`.
+pub(crate) fn unit_scale(unit: Option<&str>) -> Result<u64> {
+    const K: u64 = 1024;
+    Ok(match unit {
+        None | Some("KiB" | "k" | "K" | "kib") => K,
+        Some("MiB" | "M" | "m" | "mib") => K * K,
+        Some("GiB" | "G" | "g" | "gib") => K * K * K,
+        Some("TiB" | "T" | "t") => K * K * K * K,
+        Some("b" | "B" | "bytes") => 1,
+        Some("KB" | "kB") => 1000,
+        Some("MB") => 1_000_000,
+        Some("GB") => 1_000_000_000,
+        Some(u) => crate::units::unit_bytes(u).map_err(|e| Error::NotADomain(e.to_string()))?,
+    })
+}
+
+fn kib_of(n: u64, unit: Option<&str>, what: &str) -> Result<u64> {
+    let scale = unit_scale(unit).map_err(|e| Error::NotADomain(format!("{what}: {e}")))?;
+    let bytes = n.checked_mul(scale).ok_or_else(|| {
+        Error::NotADomain(format!("{what} {n} {} overflows", unit.unwrap_or("KiB")))
+    })?;
+    Ok(bytes.div_ceil(1024))
+}
+
 /// A `scaledInteger` element's value in KiB (libvirt rounds up to whole KiB).
 pub(crate) fn scaled_kib(doc: &Doc, i: usize, what: &str) -> Result<u64> {
     let text = doc.text(i).ok_or_else(|| bad(what, doc.outer(i)))?;
     let v: u64 = text.trim().parse().map_err(|_| bad(what, text.trim()))?;
-    let unit = doc.attr(i, "unit");
-    let bytes = crate::units::to_bytes(v, unit.as_deref(), "KiB")
-        .map_err(|e| Error::NotADomain(format!("{what}: {e}")))?;
-    Ok(bytes.div_ceil(1024))
+    kib_of(v, doc.attr(i, "unit").as_deref(), what)
 }
 
 /// A size in an attribute (`memory='..' unit='..'`, `size='..' unit='..'`), in KiB.
@@ -69,10 +90,7 @@ pub(crate) fn attr_kib(doc: &Doc, i: usize, key: &str, what: &str) -> Result<Opt
         return Ok(None);
     };
     let n: u64 = v.trim().parse().map_err(|_| bad(what, &v))?;
-    let unit = doc.attr(i, "unit");
-    let bytes = crate::units::to_bytes(n, unit.as_deref(), "KiB")
-        .map_err(|e| Error::NotADomain(format!("{what}: {e}")))?;
-    Ok(Some(bytes.div_ceil(1024)))
+    kib_of(n, doc.attr(i, "unit").as_deref(), what).map(Some)
 }
 
 fn is_prae(doc: &Doc, i: usize) -> bool {

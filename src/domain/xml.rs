@@ -77,7 +77,7 @@ impl<'a> Doc<'a> {
             match ev {
                 Event::Start(ref e) | Event::Empty(ref e) => {
                     let name_len = e.name().as_ref().len();
-                    if let Some((off, what)) = check_attrs(src.as_bytes(), pos, after, name_len) {
+                    if let Some((off, what)) = check_attrs(src, pos, after, name_len) {
                         return Err(xml_err(src, off, what));
                     }
                     let idx = elems.len() as u32;
@@ -287,15 +287,19 @@ pub(crate) fn unescape_lossy(raw: &str) -> Cow<'_, str> {
 /// Checks the attributes of the start tag `src[start..end]` strictly (quoted values, no `<` in
 /// values, no duplicate names) without allocating. Returns the offending offset and why.
 fn check_attrs(
-    src: &[u8],
+    src: &str,
     start: usize,
     end: usize,
     name_len: usize,
 ) -> Option<(usize, &'static str)> {
-    let b = src.get(start..end)?;
+    let tag = src.get(start..end)?;
+    let b = tag.as_bytes();
     let mut i = 1 + name_len;
-    let mut keys: [(usize, usize); 24] = [(0, 0); 24];
-    let mut n = 0usize;
+    if b.get(i) == Some(&b'>') {
+        return None;
+    }
+    // A 64-bit fingerprint set of the names seen; only a fingerprint hit compares names.
+    let mut seen = 0u64;
     loop {
         let ws = i;
         while i < b.len() && b[i].is_ascii_whitespace() {
@@ -334,27 +338,26 @@ fn check_attrs(
             Some(&q @ (b'"' | b'\'')) => q,
             _ => return Some((start + i, "an attribute value without quotes")),
         };
+        // Values are short: a plain loop beats a searcher here.
         let vs = i + 1;
-        let Some(len) = b.get(vs..).and_then(|v| v.iter().position(|&c| c == q)) else {
-            return Some((start + i, "an unterminated attribute value"));
-        };
-        if b[vs..vs + len].contains(&b'<') {
-            return Some((start + vs, "'<' in an attribute value"));
+        let mut j = vs;
+        while j < b.len() && b[j] != q {
+            if b[j] == b'<' {
+                return Some((start + j, "'<' in an attribute value"));
+            }
+            j += 1;
         }
-        i = vs + len + 1;
+        if j >= b.len() {
+            return Some((start + i, "an unterminated attribute value"));
+        }
+        i = j + 1;
         let key = &b[ks..ke];
-        let dup = if n < keys.len() {
-            let d = keys[..n]
-                .iter()
-                .any(|&(s, e)| e - s == key.len() && &b[s..e] == key);
-            keys[n] = (ks, ke);
-            n += 1;
-            d
-        } else {
-            // Rare: very many attributes; compare against every earlier one.
-            scan_attrs(std::str::from_utf8(&b[..ks]).unwrap_or(""), name_len)
-                .any(|a| a.key.end - a.key.start == key.len() && &b[a.key] == key)
-        };
+        let fp = 1u64
+            << ((usize::from(key[0]) * 7 + key.len() * 13 + usize::from(key[key.len() - 1])) % 64);
+        let dup = seen & fp != 0
+            && scan_attrs(tag.get(..ks).unwrap_or(""), name_len)
+                .any(|a| a.key.end - a.key.start == key.len() && &b[a.key] == key);
+        seen |= fp;
         if dup {
             return Some((start + ks, "a duplicated attribute"));
         }
@@ -513,7 +516,15 @@ impl Gen {
     }
     /// `<name a="..">` (or `<name .../>` when `empty`).
     pub fn open(&mut self, name: &str, attrs: &[(&str, &str)], empty: bool) -> &mut Self {
-        let mut s = BytesStart::new(name);
+        // One buffer sized for the whole tag, so pushing attributes does not reallocate.
+        let cap = name.len()
+            + attrs
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 8)
+                .sum::<usize>();
+        let mut buf = String::with_capacity(cap);
+        buf.push_str(name);
+        let mut s = BytesStart::from_content(buf, name.len());
         for &(k, v) in attrs {
             s.push_attribute((k, v));
         }
