@@ -1,8 +1,8 @@
 //! Corpus acceptance: prae's rewrite over libvirt's own test domains.
 //!
 //! Every domain file of the corpus is rewritten with a fixed profile that changes vCPUs, memory,
-//! disk bus, storage class, disk I/O limits and interface bandwidth (`tests/common`), once with
-//! disks moved to SATA and once to SCSI. For each file and profile:
+//! disk bus, storage class, disk I/O limits and interface bandwidth (`tests/common`), once each
+//! with disks moved to SATA, SCSI and virtio. For each file and profile:
 //!
 //! - **no panic**: parse, rewrite and revert run under `catch_unwind`; a file `parse` refuses
 //!   must be refused by `rewrite` too, and a file `parse` accepts must be rewritten;
@@ -44,7 +44,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 const VALIDATOR: &str = "/usr/bin/virt-xml-validate";
 
 /// The disk buses the corpus is rewritten to, one profile each.
-const BUSES: [DiskBus; 2] = [DiskBus::Sata, DiskBus::Scsi];
+const BUSES: [DiskBus; 3] = [DiskBus::Sata, DiskBus::Scsi, DiskBus::Virtio];
 
 /// Files of the shipped subset that `parse` must refuse, besides everything under `invalid/`.
 const MUST_REFUSE: &[&str] = &[];
@@ -302,8 +302,8 @@ fn has_metadata(doc: &El) -> bool {
 
 /// Takes the elements a rewrite may change out of a document tree:
 /// `/domain/{vcpu,memory,currentMemory,maxMemory}`, `/domain/cpu/topology`, the size attributes
-/// of `/domain/cpu/numa/cell`, a disk's `target@{dev,bus,rotation_rate}`, `address` and
-/// `iotune`, an interface's `bandwidth`, and prae's element under `/domain/metadata`. With
+/// of `/domain/cpu/numa/cell`, a `device='disk'` disk's `target@{dev,bus,rotation_rate}`,
+/// `address` and `iotune` (cdroms, floppies and luns must not change at all), an interface's `bandwidth`, and prae's element under `/domain/metadata`. With
 /// `drop_empty_metadata`, a `<metadata>` left empty is removed too (prae created it).
 fn strip_resources(doc: &mut El, drop_empty_metadata: bool) {
     for d in doc.elements_mut().filter(|e| e.is("domain")) {
@@ -320,7 +320,14 @@ fn strip_resources(doc: &mut El, drop_empty_metadata: bool) {
                 }
             } else if c.is("devices") {
                 for dev in c.elements_mut() {
-                    if dev.is("disk") {
+                    // Only `device='disk'` disks (the default) have resources: a cdrom,
+                    // floppy or lun must come out unchanged.
+                    let device = dev
+                        .attrs
+                        .iter()
+                        .find(|(ns, n, _)| ns.is_empty() && n == "device")
+                        .map_or("disk", |a| a.2.as_str());
+                    if dev.is("disk") && device == "disk" {
                         dev.remove_children(|e| e.is("address") || e.is("iotune"));
                         for t in dev.elements_mut().filter(|e| e.is("target")) {
                             t.remove_attrs(&["dev", "bus", "rotation_rate"]);
@@ -790,49 +797,50 @@ fn run_corpus(
     if have_validator() {
         let t = std::time::Instant::now();
         let dir = tempfile::tempdir().expect("a temporary directory");
-        // Jobs: (case, profile or None for the input, file).
-        let mut jobs: Vec<(usize, Option<usize>, PathBuf)> = Vec::new();
+        // One job per input and per distinct output (profiles often give the same bytes).
+        let mut jobs: Vec<PathBuf> = Vec::new();
+        let mut input_job = vec![None; cases.len()];
+        let mut output_job = vec![vec![None; BUSES.len()]; cases.len()];
         for (i, c) in cases.iter().enumerate() {
             if c.input.is_none() {
                 continue;
             }
-            jobs.push((i, None, c.path.clone()));
+            input_job[i] = Some(jobs.len());
+            jobs.push(c.path.clone());
+            let mut seen: Vec<(&str, usize)> = Vec::new();
             for (p, o) in c.profiles.iter().enumerate() {
-                if let (Some(out), true) = (&o.out, o.changed) {
-                    let f = dir.path().join(format!("{i}-{p}.xml"));
-                    std::fs::write(&f, out).expect("writing a temporary file");
-                    jobs.push((i, Some(p), f));
+                let Some(out) = o.out.as_deref().filter(|_| o.changed) else {
+                    continue;
+                };
+                if let Some(&(_, j)) = seen.iter().find(|(x, _)| *x == out) {
+                    output_job[i][p] = Some(j);
+                    continue;
                 }
+                let f = dir.path().join(format!("{i}-{p}.xml"));
+                std::fs::write(&f, out).expect("writing a temporary file");
+                output_job[i][p] = Some(jobs.len());
+                seen.push((out, jobs.len()));
+                jobs.push(f);
             }
         }
-        let results = par_map(&jobs, |_, (_, _, f)| validate(f));
-        let mut before = vec![None; cases.len()];
-        for ((i, p, _), r) in jobs.iter().zip(&results) {
-            if p.is_none() {
-                before[*i] = Some(r.is_ok());
-            }
-        }
+        let results = par_map(&jobs, |_, f| validate(f));
+        let before: Vec<Option<bool>> = input_job
+            .iter()
+            .map(|j| j.map(|j| results[j].is_ok()))
+            .collect();
         let mut tallies: Vec<Tally> = BUSES.iter().map(|_| Tally::default()).collect();
         for (p, tally) in tallies.iter_mut().enumerate() {
             for (i, c) in cases.iter().enumerate() {
                 let Some(ok_before) = before[i] else { continue };
-                let Some(o) = c.profiles.get(p).filter(|o| o.out.is_some()) else {
+                if c.profiles.get(p).is_none_or(|o| o.out.is_none()) {
                     continue;
-                };
+                }
                 if !ok_before {
                     tally.refused_before += 1;
                     continue;
                 }
                 tally.accepted_before += 1;
-                let after = if o.changed {
-                    jobs.iter()
-                        .zip(&results)
-                        .find(|((j, q, _), _)| *j == i && *q == Some(p))
-                        .map(|(_, r)| r.clone())
-                        .unwrap_or(Ok(()))
-                } else {
-                    Ok(())
-                };
+                let after = output_job[i][p].map_or(Ok(()), |j| results[j].clone());
                 match after {
                     Ok(()) => tally.kept += 1,
                     Err(e) => fail(
@@ -1005,6 +1013,18 @@ fn tree_comparison_sees_changes_outside_resources() {
                 <metadata><p:x xmlns:p='urn:prae:allocation:1'/></metadata></domain>";
     let lost_comment = a.replace("<!-- c -->", "");
     let changed_tray = a.replace("open", "closed");
+    let cdrom_moved = a
+        .replace("<disk>", "<disk device='cdrom'>")
+        .replace("bus='virtio'", "bus='sata'");
+    let cdrom = a.replace("<disk>", "<disk device='cdrom'>");
+    let mut tc = tree(&cdrom).unwrap();
+    strip_resources(&mut tc, false);
+    let mut tm = tree(&cdrom_moved).unwrap();
+    strip_resources(&mut tm, false);
+    assert!(
+        first_diff(&tc, &tm, "").is_some(),
+        "a cdrom's bus is not a resource"
+    );
     let mut ta = tree(a).unwrap();
     strip_resources(&mut ta, false);
     for (other, differs) in [
@@ -1147,7 +1167,7 @@ fn run_qemu(h: &Libvirt, label: &str, root: &Path, files: &[PathBuf], tag: &str)
     }
     let _ = writeln!(text, "  refused before the rewrite, by reason:");
     let mut by_count: Vec<_> = reasons.into_iter().collect();
-    by_count.sort_by(|a, b| b.1.cmp(&a.1));
+    by_count.sort_by_key(|r| std::cmp::Reverse(r.1));
     for (r, n) in by_count.iter().take(12) {
         let _ = writeln!(text, "    {n:5}  {r}");
     }

@@ -95,7 +95,7 @@ pub fn allocation(bus: DiskBus) -> Allocation {
     Allocation {
         profile: profile(bus),
         provenance: Provenance {
-            reason: format!("corpus acceptance profile ({bus})"),
+            reason: "corpus acceptance profile".into(),
             tier: Some(Tier::Medium),
             sources: vec!["tests/common".into()],
         },
