@@ -503,6 +503,8 @@ struct ProfileOutcome {
     idempotent: bool,
     revert_view: bool,
     revert_bytes: bool,
+    /// `revert(rewrite(rewrite(x, this), other)) == x`, byte for byte.
+    chain_revert_bytes: bool,
     failures: Vec<(String, String)>,
 }
 
@@ -519,6 +521,7 @@ fn check_profile(
     input: &str,
     parsed: &Result<DomainView, String>,
     alloc: &Allocation,
+    other: &Allocation,
 ) -> ProfileOutcome {
     let mut o = ProfileOutcome::default();
     let mut fail = |check: &str, reason: String| o.failures.push((check.to_string(), reason));
@@ -576,13 +579,34 @@ fn check_profile(
     }
 
     // Idempotence.
+    // Changes are reported relative to the XML given: none the second time.
     match guarded(|| domain::rewrite(&out, alloc)) {
-        Ok(again) if again.xml == out => o.idempotent = true,
+        Ok(again) if again.xml == out && again.changes.is_empty() => o.idempotent = true,
+        Ok(again) if again.xml == out => fail(
+            "idempotence",
+            format!(
+                "same bytes, but the second rewrite reports changes: {:?}",
+                again.changes
+            ),
+        ),
         Ok(again) => fail("idempotence", first_line_diff(&out, &again.xml)),
         Err(e) => fail("idempotence", format!("rewriting the output failed: {e}")),
     }
 
-    // Revert.
+    // Revert. A domain prae never rewrote comes back unchanged.
+    if !view.rewritten_by_prae {
+        match guarded(|| domain::revert(input)) {
+            Ok(r) if r.xml == input && r.changes.is_empty() => {}
+            Ok(r) => fail(
+                "revert",
+                format!(
+                    "reverting a domain prae never rewrote changed it: {}",
+                    first_line_diff(input, &r.xml)
+                ),
+            ),
+            Err(e) => fail("revert", format!("reverting the input failed: {e}")),
+        }
+    }
     match guarded(|| domain::revert(&out)) {
         Ok(back) => {
             o.revert_bytes = back.xml == input;
@@ -593,6 +617,36 @@ fn check_profile(
             }
         }
         Err(e) => fail("revert", format!("revert failed: {e}")),
+    }
+
+    // Re-rewriting with another profile starts from the recorded originals: it gives what
+    // rewriting the input would, and reverting that still gives the input back.
+    match (
+        guarded(|| domain::rewrite(&out, other)),
+        guarded(|| domain::rewrite(input, other)),
+    ) {
+        (Ok(chained), Ok(direct)) => {
+            if chained.xml != direct.xml {
+                fail(
+                    "re-rewrite",
+                    format!(
+                        "rewriting the output with another profile differs from rewriting the \
+                         input with it: {}",
+                        first_line_diff(&direct.xml, &chained.xml)
+                    ),
+                );
+            }
+            match guarded(|| domain::revert(&chained.xml)) {
+                Ok(back) if back.xml == input => o.chain_revert_bytes = true,
+                Ok(back) => match guarded(|| domain::parse(&back.xml)) {
+                    Ok(bv) if bv == *view => {}
+                    Ok(bv) => fail("re-rewrite revert", view_diff(view, &bv)),
+                    Err(e) => fail("re-rewrite revert", format!("does not parse: {e}")),
+                },
+                Err(e) => fail("re-rewrite revert", format!("revert failed: {e}")),
+            }
+        }
+        (Err(e), _) | (_, Err(e)) => fail("re-rewrite", format!("rewrite failed: {e}")),
     }
     o
 }
@@ -700,9 +754,11 @@ fn run_corpus(
     let mut cases: Vec<Case> = par_map(files, |_, p| {
         let mut c = load(root, p, must_refuse(&rel(root, p)));
         if let Some(input) = &c.input {
-            c.profiles = allocs
-                .iter()
-                .map(|a| check_profile(input, &c.parsed, a))
+            c.profiles = (0..allocs.len())
+                .map(|p| {
+                    let other = &allocs[(p + 1) % allocs.len()];
+                    check_profile(input, &c.parsed, &allocs[p], other)
+                })
                 .collect();
         }
         c
@@ -763,11 +819,13 @@ fn run_corpus(
              tree identical outside resources: {} of {rewritten}; comments {comments_in} in, \
              {comments_out} out\n    idempotent: {} of {rewritten}\n    \
              revert restores the parse view: {} of {rewritten}; byte-identical to the input: \
-             {} of {rewritten}",
+             {} of {rewritten}\n    after a second rewrite with the next profile, revert is \
+             byte-identical to the input: {} of {rewritten}",
             count(|o| o.tree_ok),
             count(|o| o.idempotent),
             count(|o| o.revert_view),
             count(|o| o.revert_bytes),
+            count(|o| o.chain_revert_bytes),
         );
         for (what, sets) in [
             (
