@@ -33,6 +33,9 @@ pub enum Error {
     /// A wait ran out of time.
     #[error("timed out: {0}")]
     Timeout(String),
+    /// The history store (database) refused or failed an operation.
+    #[error("store: {0}")]
+    Store(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

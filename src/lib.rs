@@ -16,6 +16,7 @@
 //! | [`engine`]     | evidence -> allocation (today: the per-tier table)         | pure; every allocation carries its provenance |
 //! | [`forecast`]   | auto-ARIMA after R's `auto.arima`: order selection, exact-likelihood fit, forecasts with intervals | pure: values in, values out; no I/O, clock or randomness |
 //! | [`hypervisor`] | the `Hypervisor` trait and its libvirt implementation      | the ONLY module that calls libvirt; every `unsafe` has a `SAFETY` comment and a real-libvirt test |
+//! | [`store`]      | history (usage samples, trace import/export), builds, overrides, audit, in SQLite (WAL) | the ONLY module that touches the database and trace files; schema migrations forward-only; a kill loses at most the batch being written |
 //! | [`cli`]        | clap definitions and handlers for `prae` and `prae-virsh`  | parse, validate, then call the library; never passes text through a shell |
 //!
 //! Modules named in the design that later work adds: `forecast/` (auto-ARIMA, pure), `profile/`
@@ -36,6 +37,7 @@ pub mod forecast;
 mod error;
 pub mod hypervisor;
 pub mod model;
+pub mod store;
 pub mod units;
 
 pub use error::{Error, Result};

@@ -375,18 +375,32 @@ pub struct Allocation {
     pub provenance: Provenance,
 }
 
-/// One usage sample of a domain, build or command.
+/// One usage sample of a domain, build or command: what it used during the `interval_s` seconds
+/// that end at `timestamp`. Counters are per interval, not cumulative (a sampler reading
+/// libvirt's cumulative counters stores the difference between two readings), so a gap or a
+/// counter reset never invents usage. See `store` for how traces map onto these fields.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct UsageSample {
-    /// Unix time, seconds.
+    /// Unix time, seconds: the end of the interval.
     pub timestamp: i64,
-    /// Cumulative guest CPU time, nanoseconds.
+    /// Length of the interval the sample covers, seconds (0: an instantaneous reading).
+    #[serde(default)]
+    pub interval_s: u32,
+    /// Guest CPU time used during the interval, nanoseconds (all vCPUs together).
     pub cpu_time_ns: u64,
+    /// CPU utilisation during the interval as a percentage of the subject's own CPU capacity,
+    /// where the source reports that instead of CPU time (traces without a core count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_percent: Option<f64>,
     /// Memory the guest uses, KiB.
     pub memory_used_kib: u64,
+    /// Bytes read from disk during the interval.
     pub disk_read_bytes: u64,
+    /// Bytes written to disk during the interval.
     pub disk_write_bytes: u64,
+    /// Bytes received on the network during the interval.
     pub net_rx_bytes: u64,
+    /// Bytes sent on the network during the interval.
     pub net_tx_bytes: u64,
 }
 
