@@ -14,7 +14,8 @@ stamp="$PYREF/.prae-requirements-$(sha256sum "$here/requirements.txt" | cut -c1-
 if [ ! -e "$stamp" ]; then
     echo "installing the pinned reference tools into $PYREF" >&2
     mkdir -p "$PYREF"
-    "$PYTHON" -m pip install --quiet --disable-pip-version-check --upgrade \
+    # requirements.txt is a complete freeze, so --no-deps installs exactly it.
+    "$PYTHON" -m pip install --quiet --disable-pip-version-check --upgrade --no-deps \
         --target "$PYREF" -r "$here/requirements.txt"
     touch "$stamp"
 fi

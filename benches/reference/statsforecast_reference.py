@@ -54,7 +54,13 @@ R_PUBLISHED = {
     "WWWusage": {"order": [1, 1, 1], "seasonal_order": [0, 0, 0, 1],
                  "coefficients": {"ar1": 0.6504, "ma1": 0.5256},
                  "sigma2": 9.995, "loglik": -254.15, "aicc": 514.55},
-    "AirPassengers": {"transform": "log", "order": [0, 1, 1], "seasonal_order": [0, 1, 1, 12]},
+    "AirPassengers": {"transform": "log", "order": [0, 1, 1], "seasonal_order": [0, 1, 1, 12],
+                      "coefficients": {"ma1": -0.4018, "sma1": -0.5569},
+                      "aic": -483.3991, "bic": -474.7735, "loglik": 244.6996,
+                      "note": "order from forecast::auto.arima(log(AirPassengers)); coefficients "
+                              "are stats::arima's full-ML fit of this model (R's ?arima example, "
+                              "on log10: MA coefficients do not depend on the log base); aic/bic "
+                              "from stats::arima on log(AirPassengers), loglik = (6 - aic) / 2"},
 }
 
 
@@ -231,6 +237,28 @@ def describe(m, fc):
     }
 
 
+def css_check(np, model, y):
+    """Refit the chosen model with method='CSS' (statsforecast.arima.arima, mean and
+    drift as AutoARIMA's myarima adds them) and compare the ARMA coefficients.
+    equal=True means the exact-ML stage of CSS-ML left the CSS estimates unchanged."""
+    from statsforecast.arima import arima
+    p, d, q = model["order"]
+    P, D, Q, period = model["seasonal_order"]
+    y = np.asarray(y, dtype=np.float64)
+    xreg = np.arange(1, len(y) + 1, dtype=np.float64).reshape(-1, 1) if model["drift"] else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f = arima(y, order=(p, d, q), seasonal={"order": (P, D, Q), "period": period},
+                  xreg=xreg, include_mean=model["constant"] and d + D == 0, method="CSS")
+    arma = re.compile(r"s?(ar|ma)\d+$")
+    a = {k: v for k, v in model["coefficients"].items() if arma.match(k)}
+    b = {k: float(v) for k, v in f["coef"].items() if arma.match(k)}
+    if not a:
+        return None
+    diff = max(abs(a[k] - b.get(k, math.nan)) for k in a)
+    return {"coefficients": b, "max_abs_diff": diff, "equal": bool(diff < 1e-9)}
+
+
 def none_if_nan(x):
     x = float(x)
     return None if (math.isnan(x) or math.isinf(x)) else x
@@ -340,6 +368,7 @@ def main():
     for i, s in enumerate(series):
         m, fc, walls, cpus = timed(np, AutoARIMA, s["y"], SEASON_LENGTH, args.repeats)
         model, forecast = describe(m, fc)
+        model["css_check"] = css_check(np, model, s["y"])
         out_series.append({
             "name": s["name"],
             "series_file": "series/%s.txt" % s["name"],
@@ -376,6 +405,7 @@ def main():
             y = [math.log(v) for v in y]
         m, fc, walls, cpus = timed(np, AutoARIMA, y, m_season, args.repeats)
         model, forecast = describe(m, fc)
+        model["css_check"] = css_check(np, model, y)
         r_out.append({"name": name, "data_file": "tests/data/forecast/" + fname,
                       "transform": transform, "n": len(y),
                       "parameters": model_params(m_season),
