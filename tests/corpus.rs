@@ -14,7 +14,9 @@
 //! - **revert**: `revert(rewrite(x))` parses to the same view as `x` (how many are byte-identical
 //!   to `x` is reported);
 //! - **virt-xml-validate**: a file `virt-xml-validate FILE domain` accepted is accepted after the
-//!   rewrite (skipped, with a note, when the tool is absent);
+//!   rewrite (skipped, with a note, when the tool is absent). The full corpus runs the script's
+//!   own xmllint command over batches of files, which the shipped run checks against per-file
+//!   calls;
 //! - **test:///default**: a file libvirt's test driver defined (under a unique name) is defined
 //!   after the rewrite; every domain defined is undefined again.
 //!
@@ -471,6 +473,88 @@ fn validate(path: &Path) -> Result<(), String> {
     Err(line)
 }
 
+/// How the schema check runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Validation {
+    /// `virt-xml-validate FILE domain` once per file.
+    PerFile,
+    /// The same xmllint command `virt-xml-validate` runs, over many files per process (the
+    /// schema is read once per batch instead of once per file). Used for the full corpus; the
+    /// shipped subset runs both and checks that they agree.
+    Batched,
+}
+
+/// The RELAX NG schema `virt-xml-validate FILE domain` uses, read from the script itself, when
+/// the script is the known `xmllint --noout --relaxng "$SCHEMA" "$XMLFILE"` wrapper.
+fn batch_schema() -> Option<PathBuf> {
+    let script = std::fs::read_to_string(VALIDATOR).ok()?;
+    if !script.contains(r#"xmllint --noout --relaxng "$SCHEMA" "$XMLFILE""#) {
+        return None;
+    }
+    let line = script
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("SCHEMA=\""))?;
+    let schema = line
+        .strip_prefix("SCHEMA=\"")?
+        .strip_suffix('"')?
+        .replace("${TYPE}", "domain");
+    let schema = PathBuf::from(schema);
+    let xmllint = Command::new("xmllint").arg("--version").output().ok()?;
+    (xmllint.status.success() && schema.is_file()).then_some(schema)
+}
+
+/// Checks `files` against `schema` in one xmllint run; one result per file, as [`validate`].
+fn validate_batch(schema: &Path, files: &[PathBuf]) -> Vec<Result<(), String>> {
+    let out = match Command::new("xmllint")
+        .arg("--noout")
+        .arg("--relaxng")
+        .arg(schema)
+        .args(files)
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => {
+            return files
+                .iter()
+                .map(|_| Err(format!("cannot run xmllint: {e}")))
+                .collect();
+        }
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    files
+        .iter()
+        .map(|f| {
+            let name = f.to_string_lossy();
+            let prefix = format!("{name}:");
+            let mut complaint = None;
+            for l in stderr.lines() {
+                if l.strip_prefix(name.as_ref()) == Some(" validates") {
+                    return Ok(());
+                }
+                if l.starts_with(&prefix) {
+                    complaint = Some(l[prefix.len()..].trim().to_string());
+                }
+            }
+            Err(complaint.unwrap_or_else(|| "fails to validate".into()))
+        })
+        .collect()
+}
+
+/// Runs the schema check over `files` in `mode`, on [`jobs`] threads.
+fn validate_all(mode: Validation, files: &[PathBuf]) -> Vec<Result<(), String>> {
+    match (mode, batch_schema()) {
+        (Validation::Batched, Some(schema)) => {
+            let chunks: Vec<&[PathBuf]> = files.chunks(100).collect();
+            par_map(&chunks, |_, c| validate_batch(&schema, c))
+                .into_iter()
+                .flatten()
+                .collect()
+        }
+        _ => par_map(files, |_, f| validate(f)),
+    }
+}
+
 /// Defines `xml` under `name` and undefines it again. `Ok` when libvirt accepted it; an undefine
 /// failure is reported as `Err` too, prefixed with `undefine:`.
 fn define_undefine(h: &Libvirt, xml: &str, name: &str) -> Result<(), String> {
@@ -736,6 +820,7 @@ fn run_corpus(
     files: &[PathBuf],
     must_refuse: &(dyn Fn(&str) -> bool + Sync),
     prefix: &str,
+    validation: Validation,
 ) -> Report {
     let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     let started = std::time::Instant::now();
@@ -881,7 +966,33 @@ fn run_corpus(
                 jobs.push(f);
             }
         }
-        let results = par_map(&jobs, |_, f| validate(f));
+        let results = validate_all(validation, &jobs);
+        let how = match (validation, batch_schema()) {
+            (Validation::Batched, Some(_)) => {
+                "in xmllint batches of 100, as virt-xml-validate runs it"
+            }
+            _ => "one virt-xml-validate call each",
+        };
+        if validation == Validation::PerFile {
+            // The full corpus runs batched: check here that batches give the same answers.
+            if batch_schema().is_some() {
+                let batched = validate_all(Validation::Batched, &jobs);
+                for ((f, a), b) in jobs.iter().zip(&results).zip(&batched) {
+                    if a.is_ok() != b.is_ok() {
+                        fail(
+                            &f.display().to_string(),
+                            "virt-xml-validate batches",
+                            format!("per file {a:?}, batched {b:?}"),
+                        );
+                    }
+                }
+                let _ = writeln!(
+                    text,
+                    "  virt-xml-validate: batched xmllint agrees with per-file calls on all {} files",
+                    jobs.len()
+                );
+            }
+        }
         let before: Vec<Option<bool>> = input_job
             .iter()
             .map(|j| j.map(|j| results[j].is_ok()))
@@ -913,7 +1024,7 @@ fn run_corpus(
         let _ = writeln!(
             text,
             "  virt-xml-validate: {} inputs checked, {refused_inputs} refused before any rewrite \
-             ({} calls, {:.1} s)",
+             ({} files, {how}, {:.1} s)",
             before.iter().filter(|b| b.is_some()).count(),
             jobs.len(),
             t.elapsed().as_secs_f64()
@@ -1035,7 +1146,14 @@ fn shipped_subset() {
                 .iter()
                 .any(|m| rel.strip_prefix("libvirt-domains/") == Some(*m))
     };
-    finish(run_corpus("shipped subset", &root, &files, &must, "s"));
+    finish(run_corpus(
+        "shipped subset",
+        &root,
+        &files,
+        &must,
+        "s",
+        Validation::PerFile,
+    ));
 }
 
 #[test]
@@ -1048,7 +1166,14 @@ fn full_corpus() {
         return;
     };
     let files = xml_files(&dir);
-    finish(run_corpus("full", &dir, &files, &|_| false, "f"));
+    finish(run_corpus(
+        "full",
+        &dir,
+        &files,
+        &|_| false,
+        "f",
+        Validation::Batched,
+    ));
 }
 
 #[test]
@@ -1060,6 +1185,42 @@ fn invalid_files_are_refused_with_a_reason() {
         assert!(!e.starts_with(PANICKED), "{}: {e}", p.display());
         assert!(!e.trim().is_empty(), "{}: empty error", p.display());
     }
+}
+
+/// Every prefix of a domain document that stops before its closing `</domain>` is not
+/// well-formed: parse and rewrite must refuse it (without panicking), never rewrite it.
+#[test]
+fn truncated_files_are_refused() {
+    let a = allocation(DiskBus::Sata);
+    let mut cuts = 0;
+    for p in xml_files(&common::shipped_dir()) {
+        let xml = std::fs::read_to_string(&p).unwrap_or_default();
+        let Some(end) = xml.rfind("</domain>") else {
+            continue;
+        };
+        for k in 1..=8 {
+            let mut at = end * k / 9;
+            while !xml.is_char_boundary(at) {
+                at -= 1;
+            }
+            let cut = &xml[..at];
+            cuts += 1;
+            for (what, r) in [
+                ("parse", guarded(|| domain::parse(cut).map(drop))),
+                ("rewrite", guarded(|| domain::rewrite(cut, &a).map(drop))),
+            ] {
+                match r {
+                    Ok(()) => panic!("{} cut at byte {at}: {what} accepted it", p.display()),
+                    Err(e) if e.starts_with(PANICKED) => {
+                        panic!("{} cut at byte {at}: {what} {e}", p.display())
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+    }
+    println!("truncated files: {cuts} prefixes refused by parse and rewrite");
+    assert!(cuts >= 800, "only {cuts} prefixes were tried");
 }
 
 #[test]
