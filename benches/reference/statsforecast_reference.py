@@ -352,6 +352,8 @@ def main():
     series, skipped = build_series()
     if args.only:
         series = [s for s in series if args.only in s["name"]]
+        if not series:
+            sys.exit("no series name contains %r" % args.only)
     partial = args.only is not None or args.skip_mase
     suffix = ".partial" if partial else ""
     os.makedirs(OUT, exist_ok=True)
