@@ -3,6 +3,9 @@
 //! TRUE`; `kappa = 1e6`; Gardner initial covariance), written for speed: every buffer the
 //! objective needs is allocated once per fit.
 
+// Index loops mirror the reference C and Fortran code line by line, which keeps the port checkable.
+#![allow(clippy::needless_range_loop)]
+
 use nalgebra::DMatrix;
 
 use super::kalman::{KAPPA, StateSpace, css, delta_poly};
@@ -43,10 +46,6 @@ pub(crate) struct ArimaFit {
     pub residuals: Vec<f64>,
     /// The state-space model, its state filtered through the whole series.
     pub model: StateSpace,
-    pub n_used: usize,
-    pub method: Method,
-    /// Regression columns as used (original scale), for forecasting.
-    pub xreg: Vec<Vec<f64>>,
 }
 
 /// Ordinary least squares `y ~ X - 1` on complete rows: coefficients and standard errors.
@@ -68,7 +67,7 @@ pub(crate) fn ols(y: &[f64], x: &[Vec<f64>]) -> Result<(Vec<f64>, Vec<f64>)> {
     let svd = xtx.clone().svd(true, true);
     let smax = svd.singular_values.max();
     let smin = svd.singular_values.min();
-    if !(smin > 1e-14 * smax) {
+    if smin.is_nan() || smin <= 1e-14 * smax {
         return Err(Error::Invalid(
             "the regressors are collinear (rank deficient)".into(),
         ));
@@ -109,7 +108,7 @@ fn solve_scaled(h: &[f64], k: usize, scale: f64) -> Result<DMatrix<f64>> {
             .fold(0.0, f64::max)
     };
     let rcond = 1.0 / (norm1(&m) * norm1(&inv));
-    if !(rcond >= f64::EPSILON) {
+    if rcond.is_nan() || rcond < f64::EPSILON {
         return Err(Error::Invalid(
             "the Hessian is computationally singular".into(),
         ));
@@ -557,9 +556,6 @@ pub(crate) fn arima(
         aic,
         residuals,
         model: ss,
-        n_used,
-        method,
-        xreg,
     })
 }
 

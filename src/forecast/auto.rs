@@ -87,16 +87,12 @@ pub(crate) struct Candidate {
     pub order: [usize; 3],
     pub seasonal: [usize; 3],
     pub period: usize,
-    /// Mean (d + D = 0) or drift (d + D = 1) included.
-    pub constant: bool,
     pub aic: f64,
     pub aicc: f64,
     pub bic: f64,
     pub ic: f64,
     /// forecast's unbiased `sigma^2`.
     pub sigma2: f64,
-    /// Number of observations between the first and last non-missing ones, minus differencing.
-    pub nstar: usize,
 }
 
 pub(crate) fn is_constant(x: &[f64]) -> bool {
@@ -298,17 +294,7 @@ pub(crate) fn myarima(
         arima(x, arma, &xreg.cols, &xreg.names, constant, method, None)
     };
     let fit = fit.ok()?;
-    score(
-        fit,
-        n,
-        order,
-        seasonal,
-        m,
-        constant,
-        ic,
-        approximation,
-        offset,
-    )
+    score(fit, n, order, seasonal, m, ic, approximation, offset)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -318,7 +304,6 @@ fn score(
     order: [usize; 3],
     seasonal: [usize; 3],
     m: usize,
-    constant: bool,
     ic: InformationCriterion,
     approximation: bool,
     offset: f64,
@@ -365,7 +350,7 @@ fn score(
     let bad_var = fit
         .var_coef
         .as_ref()
-        .is_some_and(|v| (0..v.nrows()).any(|i| !(v[(i, i)] >= 0.0)));
+        .is_some_and(|v| (0..v.nrows()).any(|i| v[(i, i)].is_nan() || v[(i, i)] < 0.0));
     if minroot < 1.0 + 1e-2 || bad_var {
         icv = f64::INFINITY;
     }
@@ -375,13 +360,11 @@ fn score(
         order,
         seasonal,
         period: m,
-        constant,
         aic,
         aicc,
         bic,
         ic: icv,
         sigma2,
-        nstar: nstar.max(0.0) as usize,
     })
 }
 
@@ -422,18 +405,8 @@ fn fixed_model(
         Some(c) => arima(x, arma, &[], &[], true, Method::CssMl, Some(&[c]))?,
         None => arima(x, arma, &[], &[], false, Method::CssMl, Some(&[]))?,
     };
-    score(
-        fit,
-        n,
-        order,
-        seasonal,
-        m,
-        constant_value.is_some(),
-        ic,
-        false,
-        0.0,
-    )
-    .ok_or_else(|| Error::Invalid("the model cannot be scored".into()))
+    score(fit, n, order, seasonal, m, ic, false, 0.0)
+        .ok_or_else(|| Error::Invalid("the model cannot be scored".into()))
 }
 
 /// R's `auto.arima(x, xreg = xreg)` for a series with seasonal period `m` (1 = none).
@@ -802,7 +775,7 @@ mod tests {
     fn wwwusage_auto_arima_matches_r() {
         let c = auto_arima(&WWWUSAGE, 1, &Xreg::default(), &AutoArimaOptions::default()).unwrap();
         assert_eq!(c.order, [1, 1, 1]);
-        assert!(!c.constant);
+        assert_eq!(c.fit.coef.len(), 2);
         assert!((c.fit.coef[0] - 0.6504).abs() < 0.005, "{:?}", c.fit.coef);
         assert!((c.fit.coef[1] - 0.5256).abs() < 0.005, "{:?}", c.fit.coef);
         assert!((c.sigma2 - 9.995).abs() < 0.05, "{}", c.sigma2);

@@ -7,6 +7,9 @@
 //! variance `kappa`. Matrices are stored column-major in flat `Vec<f64>` (element `(i, j)` at
 //! `i + rd * j`) and every buffer the filter needs is allocated once per model, never per step.
 
+// Index loops mirror the reference C and Fortran code line by line, which keeps the port checkable.
+#![allow(clippy::needless_range_loop)]
+
 /// R's default variance for the diffuse differencing states.
 pub(crate) const KAPPA: f64 = 1e6;
 
@@ -158,9 +161,7 @@ impl StateSpace {
                 anew[i] = tmp;
             }
             if d > 0 {
-                for i in (r + 1)..rd {
-                    anew[i] = a[i - 1];
-                }
+                anew[(r + 1)..rd].copy_from_slice(&a[r..(rd - 1)]);
                 let mut tmp = a[0];
                 for i in 0..d {
                     tmp += delta[i] * a[r + i];
@@ -516,11 +517,7 @@ impl Q0Work {
                 im -= 1;
             }
             // re-order
-            let mut ind = npr;
-            for i in 0..r {
-                xnext[i] = pp[ind];
-                ind += 1;
-            }
+            xnext[..r].copy_from_slice(&pp[npr..npr + r]);
             let mut ind = np as isize - 1;
             let mut ind1 = npr as isize - 1;
             for _ in 0..npr {

@@ -3,6 +3,9 @@
 //! `reltol = sqrt(.Machine$double.eps)`, `maxit = 100`, and `optimhess` for the Hessian.
 //! Deterministic: no randomness anywhere.
 
+// Index loops mirror the reference C and Fortran code line by line, which keeps the port checkable.
+#![allow(clippy::needless_range_loop)]
+
 use crate::{Error, Result};
 
 const STEPREDN: f64 = 0.2;

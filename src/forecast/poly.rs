@@ -2,6 +2,9 @@
 //! `invpartrans`, `ARIMA_transPars`, `ARIMA_Gradtrans`, `maInvert`, and `polyroot` (here through
 //! the eigenvalues of the companion matrix, computed by nalgebra).
 
+// Index loops mirror the reference C and Fortran code line by line, which keeps the port checkable.
+#![allow(clippy::needless_range_loop)]
+
 use nalgebra::{Complex, DMatrix};
 
 /// The seven integers R keeps in `arma`: p, q, P, Q, period, d, D.
@@ -51,10 +54,8 @@ pub(crate) fn partrans(raw: &[f64], out: &mut [f64]) {
 pub(crate) fn invpartrans(phi: &[f64], out: &mut [f64]) {
     let p = phi.len();
     let mut work = vec![0.0; p];
-    for j in 0..p {
-        out[j] = phi[j];
-        work[j] = phi[j];
-    }
+    out[..p].copy_from_slice(phi);
+    work.copy_from_slice(phi);
     for j in (1..p).rev() {
         let a = out[j];
         for k in 0..j {

@@ -3,10 +3,14 @@
 //! passes, no outer ones), and the seasonal-strength measure of `forecast:::seas.heuristic`
 //! (which calls `mstl`, i.e. `stl(x, s.window = 11)` for one seasonal period).
 
+// Index loops mirror the reference C and Fortran code line by line, which keeps the port checkable.
+#![allow(clippy::needless_range_loop)]
+
 /// An STL decomposition.
 #[derive(Debug, Clone)]
 pub(crate) struct Stl {
     pub seasonal: Vec<f64>,
+    #[allow(dead_code)] // part of the decomposition; the strength test only reads the others
     pub trend: Vec<f64>,
     pub remainder: Vec<f64>,
 }
@@ -181,7 +185,7 @@ fn stless(y: &[f64], len: usize, ideg: usize, njump: usize, ys: &mut [f64], res:
             i += newnj;
         }
     } else if newnj == 1 {
-        let nsh = (len + 1) / 2;
+        let nsh = len.div_ceil(2);
         nleft = 1;
         nright = len;
         for i in 1..=n {
@@ -192,13 +196,13 @@ fn stless(y: &[f64], len: usize, ideg: usize, njump: usize, ys: &mut [f64], res:
             ys[i - 1] = stlest(y, len, ideg, i as f64, nleft, nright, res).unwrap_or(y[i - 1]);
         }
     } else {
-        let nsh = (len + 1) / 2;
+        let nsh = len.div_ceil(2);
         let mut i = 1;
         while i <= n {
             if i < nsh {
                 nleft = 1;
                 nright = len;
-            } else if i >= n - nsh + 1 {
+            } else if i > n - nsh {
                 nleft = n - len + 1;
                 nright = n;
             } else {
@@ -272,7 +276,7 @@ fn stlss(
 fn stlfts(x: &[f64], np: usize, trend: &mut [f64], work: &mut [f64]) {
     let n = x.len();
     stlma(x, np, trend);
-    stlma(&trend[..n - np + 1].to_vec(), np, work);
+    stlma(&trend[..n - np + 1], np, work);
     stlma(&work[..n - 2 * np + 2], 3, trend);
 }
 
