@@ -34,6 +34,8 @@ pub enum Command {
     Revert(RevertArgs),
     /// Show the profile prae would give a package build.
     Predict(PredictArgs),
+    /// Import, export and list usage history (the embedded store).
+    History(super::history::HistoryArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -199,6 +201,7 @@ pub fn run(cli: &Cli) -> Result<()> {
             Ok(())
         }
         Command::Revert(a) => revert(cli.uri.as_deref(), a),
+        Command::History(a) => super::history::run(a),
         Command::Predict(a) => {
             let alloc = engine::predict(
                 &a.profile

@@ -117,7 +117,7 @@ impl Store {
     /// Writes the samples of one subject (or all) as CSV with [`export_header`]; NULL fields
     /// are empty cells. Returns the number of rows.
     pub fn export_csv(&self, subject: Option<SubjectId>, out: &mut dyn Write) -> Result<u64> {
-        let io = |e| Error::io("export", e);
+        let io = |e| Error::io("CSV output", e);
         writeln!(out, "{}", export_header()).map_err(io)?;
         let mut st = self
             .conn

@@ -441,6 +441,31 @@ pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Unix seconds as `YYYY-MM-DD HH:MM:SS` (UTC).
+pub fn format_utc(t: i64) -> String {
+    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's `civil_from_days`).
+pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -463,7 +488,7 @@ mod tests {
         let s = parse_bitbrains_line(BB).unwrap().to_sample(300);
         assert_eq!(s.interval_s, 300);
         // 87.78 MHz of 2 x 2926 MHz cores = 0.030 cores busy -> 0.030 x 300 s of CPU time.
-        let cores = 87.7799835 / (5851.9989 / 2.0);
+        let cores: f64 = 87.7799835 / (5851.9989 / 2.0);
         assert_eq!(s.cpu_time_ns, (cores * 300.0 * 1e9).round() as u64);
         assert_eq!(s.cpu_percent, Some(1.5));
         assert_eq!(s.memory_used_kib, 1_034_593);
@@ -593,5 +618,11 @@ mod tests {
         assert_eq!(days_from_civil(1970, 1, 1), 0);
         assert_eq!(days_from_civil(2011, 3, 3), 15_036);
         assert_eq!(days_from_civil(1969, 12, 31), -1);
+        for d in [-1000, -1, 0, 15_036, 16_130, 100_000] {
+            let (y, m, dd) = civil_from_days(d);
+            assert_eq!(days_from_civil(y, m, dd), d);
+        }
+        assert_eq!(format_utc(1_392_388_200), "2014-02-14 14:30:00");
+        assert_eq!(format_utc(-1), "1969-12-31 23:59:59");
     }
 }
