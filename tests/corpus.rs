@@ -1256,6 +1256,10 @@ fn tree_comparison_sees_changes_outside_resources() {
         assert_eq!(first_diff(&ta, &tb, "").is_some(), differs, "{other}");
     }
     assert_eq!(
+        mask_quoted("can't use 'vda' on bus 'sd', isn't it"),
+        "can't use '...' on bus '...', isn't it"
+    );
+    assert_eq!(
         renamed(
             "<domain><name>test</name><x><name>k</name></x></domain>",
             "n1"
@@ -1291,6 +1295,39 @@ impl Drop for Sweeper<'_> {
             println!("qemu:///system: undefined {n} leftover {QEMU_PREFIX}* domains");
         }
     }
+}
+
+/// `msg` with every quoted value (`'...'` opened after a non-letter) replaced by `'...'`, so that
+/// messages differing only in names group together; an apostrophe inside a word (`can't`) is
+/// left alone.
+fn mask_quoted(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut chars = msg.chars().peekable();
+    let mut prev = ' ';
+    while let Some(c) = chars.next() {
+        if c == '\'' && !prev.is_alphanumeric() {
+            let mut inner = String::new();
+            let mut closed = false;
+            for d in chars.by_ref() {
+                if d == '\'' {
+                    closed = true;
+                    break;
+                }
+                inner.push(d);
+            }
+            if closed {
+                out.push_str("'...'");
+            } else {
+                out.push('\'');
+                out.push_str(&inner);
+            }
+            prev = '\'';
+            continue;
+        }
+        out.push(c);
+        prev = c;
+    }
+    out
 }
 
 fn is_x86_qemu(v: &DomainView) -> bool {
@@ -1331,11 +1368,7 @@ fn run_qemu(h: &Libvirt, label: &str, root: &Path, files: &[PathBuf], tag: &str)
                 let msg = e
                     .rsplit_once("cannot define domain: ")
                     .map_or(e.as_str(), |(_, m)| m);
-                let mut key = String::new();
-                for (k, part) in msg.split('\'').enumerate() {
-                    key.push_str(if k % 2 == 1 { "'...'" } else { part });
-                }
-                let key: String = key.chars().take(90).collect();
+                let key: String = mask_quoted(msg).chars().take(90).collect();
                 *reasons.entry(key).or_default() += 1;
             }
             Ok(()) => {}
