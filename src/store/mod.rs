@@ -400,6 +400,8 @@ impl fmt::Display for OverrideScope {
 }
 
 /// What an override pins: exact values, or bounds the prediction is clamped into.
+// Few overrides exist at a time; boxing the bounds would only make them harder to build.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "type")]
 pub enum OverrideSpec {
@@ -1138,16 +1140,34 @@ impl Store {
         Ok(out)
     }
 
-    /// `PRAGMA integrity_check`: `Ok` when the database is sound, else the first problem.
+    /// `PRAGMA integrity_check`: `Ok` when the database is sound, else one line with the
+    /// first problem and how many more there are.
     pub fn check_integrity(&self) -> Result<()> {
-        let r: String = self
+        let mut st = self
             .conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .prepare("PRAGMA integrity_check")
             .map_err(|e| self.err(e))?;
-        if r == "ok" {
-            Ok(())
-        } else {
-            Err(Error::Store(format!("{}: integrity check: {r}", self.name)))
+        let rows: Vec<String> = st
+            .query_map([], |r| r.get(0))
+            .and_then(|r| r.collect())
+            .map_err(|e| self.err(e))?;
+        let problems: Vec<&str> = rows
+            .iter()
+            .flat_map(|r| r.lines())
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && *l != "ok" && !l.starts_with("***"))
+            .collect();
+        match problems.as_slice() {
+            [] => Ok(()),
+            [one] => Err(Error::Store(format!(
+                "{}: integrity check failed: {one}",
+                self.name
+            ))),
+            [first, rest @ ..] => Err(Error::Store(format!(
+                "{}: integrity check failed: {first} (and {} more problems)",
+                self.name,
+                rest.len()
+            ))),
         }
     }
 }
