@@ -20,7 +20,8 @@
 #
 # The guest: debootstrap --variant=minbase with qemu-guest-agent, linux-image-cloud-amd64,
 # systemd-sysv, udev and dbus; fstab `/dev/vda / ext4 defaults 0 1`, hostname prae-debian12,
-# root without a password. Debian ships qemu-guest-agent.service as a static unit that udev
+# root without a password; the periodic maintenance units (apt-daily, dpkg-db-backup, e2scrub,
+# fstrim) masked. Debian ships qemu-guest-agent.service as a static unit that udev
 # starts when the virtio-serial port org.qemu.guest_agent.0 appears (the domain needs that
 # <channel>); this script checks the rule is there.
 #
@@ -113,6 +114,10 @@ printf '127.0.0.1\tlocalhost\n127.0.1.1\tprae-debian12\n::1\t\tlocalhost ip6-loc
 chroot "$rootfs" passwd -d root >/dev/null
 : > "$rootfs/etc/resolv.conf"  # debootstrap copied the host's; the guest has no network
 chroot "$rootfs" apt-get clean
+# Periodic maintenance would add noise to a build's measured usage and could hold the dpkg lock
+# while a build installs: masked. (The guest has no network: nothing to update from anyway.)
+chroot "$rootfs" systemctl mask --quiet apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer \
+  e2scrub_all.timer e2scrub_reap.service fstrim.timer
 # The guest agent: a static unit, started by udev on its virtio-serial port.
 rule=$(grep -l 'org.qemu.guest_agent.0' "$rootfs"/lib/udev/rules.d/*.rules "$rootfs"/usr/lib/udev/rules.d/*.rules 2>/dev/null | head -n1 || true)
 [ -n "$rule" ] || { echo "lab: no udev rule starts qemu-guest-agent in the rootfs" >&2; exit 1; }
