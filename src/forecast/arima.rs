@@ -96,18 +96,33 @@ fn diff_lag(x: &[f64], lag: usize) -> Vec<f64> {
 
 /// Inverse of a symmetric `k x k` row-major matrix times `scale`, refusing matrices R's
 /// `solve` calls computationally singular (reciprocal 1-norm condition below machine epsilon).
+/// One deliberate difference: the condition is judged after equilibrating the diagonal, so a
+/// regression coefficient on a large scale (a mean of 1e7, say) does not make a well-determined
+/// Hessian look singular, as it does in R.
 fn solve_scaled(h: &[f64], k: usize, scale: f64) -> Result<DMatrix<f64>> {
     let m = DMatrix::from_row_slice(k, k, h) * scale;
-    let inv = m
+    let dscale: Vec<f64> = (0..k)
+        .map(|i| {
+            let d = m[(i, i)].abs();
+            if d > 0.0 && d.is_finite() {
+                1.0 / d.sqrt()
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    let eq = DMatrix::from_fn(k, k, |i, j| m[(i, j)] * dscale[i] * dscale[j]);
+    let eq_inv = eq
         .clone()
         .try_inverse()
         .ok_or_else(|| Error::Invalid("the Hessian is singular".into()))?;
+    let inv = DMatrix::from_fn(k, k, |i, j| eq_inv[(i, j)] * dscale[i] * dscale[j]);
     let norm1 = |a: &DMatrix<f64>| {
         (0..a.ncols())
             .map(|j| a.column(j).iter().map(|v| v.abs()).sum::<f64>())
             .fold(0.0, f64::max)
     };
-    let rcond = 1.0 / (norm1(&m) * norm1(&inv));
+    let rcond = 1.0 / (norm1(&eq) * norm1(&eq_inv));
     if rcond.is_nan() || rcond < f64::EPSILON {
         return Err(Error::Invalid(
             "the Hessian is computationally singular".into(),
