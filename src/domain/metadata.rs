@@ -57,8 +57,8 @@ impl Plan<'_, '_> {
 
     /// prae's element, indented at `ind`; `flag` is the metadata-origin attribute.
     fn prae_element(&self, prov: &Provenance, ind: &str, flag: Option<(&str, &str)>) -> String {
-        let inner = format!("{ind}{}", self.l.unit);
-        let ns_attr = format!("xmlns:{PRAE_PREFIX}");
+        let inner = [ind, self.l.unit.as_str()].concat();
+        let ns_attr = ["xmlns:", PRAE_PREFIX].concat();
         let mut attrs: Vec<(&str, &str)> = vec![(&ns_attr, PRAE_NS), ("reason", &prov.reason)];
         if let Some(t) = prov.tier {
             attrs.push(("tier", t.as_str()));

@@ -7,7 +7,6 @@ use super::xml::{Doc, Edit, Gen, edit_tag};
 use super::{Change, Skipped};
 use crate::Result;
 use crate::model::{Bandwidth, BandwidthLimit, DiskBus, IoTune, ResourceProfile};
-use crate::units::format_kib;
 use std::borrow::Cow;
 use std::collections::HashSet;
 
@@ -63,29 +62,86 @@ fn round_up(v: u64, g: u64) -> u64 {
     }
 }
 
-/// Index -> libvirt disk name suffix: 0 -> a, 25 -> z, 26 -> aa.
-fn disk_suffix(mut i: usize) -> String {
-    let mut s = Vec::new();
+/// Appends libvirt's disk name suffix for an index: 0 -> a, 25 -> z, 26 -> aa.
+fn push_disk_suffix(out: &mut String, mut i: usize) {
+    let mut s = [0u8; 16];
+    let mut n = 0;
     loop {
-        s.push(b'a' + (i % 26) as u8);
-        if i < 26 {
+        s[n] = b'a' + (i % 26) as u8;
+        n += 1;
+        if i < 26 || n == s.len() {
             break;
         }
         i = i / 26 - 1;
     }
-    s.reverse();
-    String::from_utf8(s).unwrap_or_default()
+    for &c in s[..n].iter().rev() {
+        out.push(char::from(c));
+    }
 }
 
 fn fmt_iotune(io: &IoTune) -> String {
-    let parts: Vec<String> = (0..6)
-        .filter_map(|k| iotune_get(io, k).map(|v| format!("{}={v}", IOTUNE_KEYS[k])))
-        .collect();
-    if parts.is_empty() {
-        "none".into()
-    } else {
-        parts.join(",")
+    let mut s = String::with_capacity(64);
+    for (k, key) in IOTUNE_KEYS.iter().enumerate() {
+        if let Some(v) = iotune_get(io, k) {
+            if !s.is_empty() {
+                s.push(',');
+            }
+            s.push_str(key);
+            s.push('=');
+            push_u64(&mut s, v);
+        }
     }
+    if s.is_empty() {
+        s.push_str("none");
+    }
+    s
+}
+
+/// Appends a number's decimal digits (no formatter machinery on the hot path).
+pub(crate) fn push_u64(out: &mut String, mut v: u64) {
+    let mut d = [0u8; 20];
+    let mut n = 0;
+    loop {
+        d[n] = b'0' + (v % 10) as u8;
+        n += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for &c in d[..n].iter().rev() {
+        out.push(char::from(c));
+    }
+}
+
+fn num(v: u64) -> String {
+    let mut s = String::with_capacity(20);
+    push_u64(&mut s, v);
+    s
+}
+
+/// `prefix` + `i` + `]`.
+fn indexed(prefix: &str, i: usize) -> String {
+    let mut s = String::with_capacity(prefix.len() + 4);
+    s.push_str(prefix);
+    push_u64(&mut s, i as u64);
+    s.push(']');
+    s
+}
+
+/// Sizes as operators read them (`512MiB`, `3GiB`, `1536KiB`), like `units::format_kib`.
+fn kib_str(kib: u64) -> String {
+    let mut s = String::with_capacity(16);
+    let (v, u) = if kib != 0 && kib % (1024 * 1024) == 0 {
+        (kib / (1024 * 1024), "GiB")
+    } else if kib != 0 && kib % 1024 == 0 {
+        (kib / 1024, "MiB")
+    } else {
+        (kib, "KiB")
+    };
+    push_u64(&mut s, v);
+    s.push_str(u);
+    s
 }
 
 fn fmt_limit(l: &Option<BandwidthLimit>) -> String {
@@ -244,7 +300,7 @@ impl<'d, 'a> Plan<'d, 'a> {
         let close = &doc.src[e.close_start..e.end];
         let mut s = String::with_capacity(open.len() + close.len() + 20);
         s.push_str(&open);
-        s.push_str(&v.to_string());
+        push_u64(&mut s, v);
         s.push_str(close);
         s
     }
@@ -290,10 +346,12 @@ impl<'d, 'a> Plan<'d, 'a> {
             return Ok(());
         }
         if max != old_max {
-            self.changes.push(change("vcpu", old_max, max));
+            self.changes
+                .push(change("vcpu", num(old_max.into()), num(max.into())));
         }
         if cur != old_cur {
-            self.changes.push(change("vcpu current", old_cur, cur));
+            self.changes
+                .push(change("vcpu current", num(old_cur.into()), num(cur.into())));
         }
         let doc = self.doc;
         match self.l.vcpu {
@@ -308,7 +366,7 @@ impl<'d, 'a> Plan<'d, 'a> {
                     e.name_len as usize,
                     &[("current", cur_attr)],
                 );
-                s.push_str(&max.to_string());
+                push_u64(&mut s, max.into());
                 s.push_str(&doc.src[e.close_start..e.end]);
                 self.replace(e.start, e.end, s);
             }
@@ -430,18 +488,14 @@ impl<'d, 'a> Plan<'d, 'a> {
                     "memory",
                     format!(
                         "{} is not above the {} held by memory devices",
-                        format_kib(want),
-                        format_kib(dimms)
+                        kib_str(want),
+                        kib_str(dimms)
                     ),
                 );
             } else if let Some(mx) = max_mem.filter(|&mx| want > mx) {
                 self.skip(
                     "memory",
-                    format!(
-                        "{} exceeds <maxMemory> {}",
-                        format_kib(want),
-                        format_kib(mx)
-                    ),
+                    format!("{} exceeds <maxMemory> {}", kib_str(want), kib_str(mx)),
                 );
             } else if numa {
                 if let Some(total) = self.scale_cells(want - dimms, g)? {
@@ -453,7 +507,7 @@ impl<'d, 'a> Plan<'d, 'a> {
         }
         if mem != old_mem {
             self.changes
-                .push(change("memory", format_kib(old_mem), format_kib(mem)));
+                .push(change("memory", kib_str(old_mem), kib_str(mem)));
             match self.l.memory {
                 Some(m) => {
                     self.record("memory", Some(m));
@@ -478,7 +532,7 @@ impl<'d, 'a> Plan<'d, 'a> {
             if prof.current_memory_kib.is_some() {
                 self.skip(
                     "currentMemory",
-                    format!("{} capped at memory {}", format_kib(c), format_kib(mem)),
+                    format!("{} capped at memory {}", kib_str(c), kib_str(mem)),
                 );
             }
             cur = Some(mem);
@@ -491,8 +545,8 @@ impl<'d, 'a> Plan<'d, 'a> {
         }
         self.changes.push(change(
             "currentMemory",
-            format_kib(old_cur.unwrap_or(old_mem)),
-            format_kib(cur),
+            kib_str(old_cur.unwrap_or(old_mem)),
+            kib_str(cur),
         ));
         match self.l.current_memory {
             Some(c) => {
@@ -538,7 +592,7 @@ impl<'d, 'a> Plan<'d, 'a> {
         if old_total == 0 || target < g.saturating_mul(n) {
             self.skip(
                 "memory",
-                format!("{} cannot be split over {n} NUMA cells", format_kib(target)),
+                format!("{} cannot be split over {n} NUMA cells", kib_str(target)),
             );
             return Ok(None);
         }
@@ -577,10 +631,10 @@ impl<'d, 'a> Plan<'d, 'a> {
             let tag = edit_tag(doc.open_tag(c), e.name_len as usize, &sets);
             self.changes.push(change(
                 format!("NUMA cell {i} memory"),
-                format_kib(old),
-                format_kib(kib),
+                kib_str(old),
+                kib_str(kib),
             ));
-            self.record(format!("cpu/numa/cell[{i}]"), Some(c));
+            self.record(indexed("cpu/numa/cell[", i), Some(c));
             self.replace(e.start, e.open_end, tag);
         }
         Ok(Some(total))
@@ -734,11 +788,11 @@ impl<'d, 'a> Plan<'d, 'a> {
                 continue;
             };
             let dev = doc.attr(target, "dev").unwrap_or_default().into_owned();
-            let label = format!("disk {dev}");
+            let label = ["disk ", dev.as_str()].concat();
             let mv = match &moves[i] {
                 Ok(m) => *m,
                 Err(reason) => {
-                    self.skip(format!("{label} bus"), reason.clone());
+                    self.skip([label.as_str(), " bus"].concat(), reason.clone());
                     None
                 }
             };
@@ -752,7 +806,7 @@ impl<'d, 'a> Plan<'d, 'a> {
             let mut new_bus = bus.clone();
             if let Some(b) = mv {
                 self.changes.push(change(
-                    format!("{label} bus"),
+                    [label.as_str(), " bus"].concat(),
                     bus.as_deref().unwrap_or("none"),
                     b,
                 ));
@@ -775,10 +829,16 @@ impl<'d, 'a> Plan<'d, 'a> {
                 let name = if keep {
                     dev.clone()
                 } else {
-                    (0..100_000)
-                        .map(|k| format!("{}{}", b.dev_prefix(), disk_suffix(k)))
-                        .find(|n| free(n, &used, &taken))
-                        .unwrap_or_default()
+                    let mut cand = String::with_capacity(8);
+                    for k in 0..100_000 {
+                        cand.clear();
+                        cand.push_str(b.dev_prefix());
+                        push_disk_suffix(&mut cand, k);
+                        if free(&cand, &used, &taken) {
+                            break;
+                        }
+                    }
+                    cand
                 };
                 if let (Some(f), Some(idx)) = (family, disk_index(&name)) {
                     for a in derived_addresses(f, idx) {
@@ -788,13 +848,16 @@ impl<'d, 'a> Plan<'d, 'a> {
                 used.insert(name.clone());
                 if name != dev {
                     self.changes
-                        .push(change(format!("{label} dev"), &dev, &name));
+                        .push(change([label.as_str(), " dev"].concat(), &dev, &name));
                     sets.push(("dev", Some(name)));
                 }
                 if let Some(a) = doc.child(d, "address") {
                     let t = doc.attr(a, "type").unwrap_or_default().into_owned();
-                    self.changes
-                        .push(change(format!("{label} address"), t, "assigned by libvirt"));
+                    self.changes.push(change(
+                        [label.as_str(), " address"].concat(),
+                        t,
+                        "assigned by libvirt",
+                    ));
                     self.remove(a);
                 }
             }
@@ -803,30 +866,35 @@ impl<'d, 'a> Plan<'d, 'a> {
             if let Some(s) = prof.storage {
                 if !self.l.is_qemu() {
                     self.skip(
-                        format!("{label} rotation_rate"),
+                        [label.as_str(), " rotation_rate"].concat(),
                         format!("domain type '{}' is not QEMU/KVM", self.l.domain_type),
                     );
                 } else if !rr_ok {
                     self.skip(
-                        format!("{label} rotation_rate"),
-                        format!(
-                            "bus {} has no rotation_rate",
-                            new_bus.as_deref().unwrap_or("unknown")
-                        ),
+                        [label.as_str(), " rotation_rate"].concat(),
+                        [
+                            "bus ",
+                            new_bus.as_deref().unwrap_or("unknown"),
+                            " has no rotation_rate",
+                        ]
+                        .concat(),
                     );
-                } else if old_rr.as_deref() != Some(s.rotation_rate().to_string().as_str()) {
+                } else if old_rr.as_deref() != Some(num(s.rotation_rate().into()).as_str()) {
                     self.changes.push(change(
-                        format!("{label} rotation_rate"),
+                        [label.as_str(), " rotation_rate"].concat(),
                         old_rr.as_deref().unwrap_or("none"),
                         s.rotation_rate(),
                     ));
-                    sets.push(("rotation_rate", Some(s.rotation_rate().to_string())));
+                    sets.push(("rotation_rate", Some(num(s.rotation_rate().into()))));
                 }
             }
             if let Some(r) = old_rr.as_deref() {
                 if new_bus != bus && new_bus.as_deref() == Some("virtio") {
-                    self.changes
-                        .push(change(format!("{label} rotation_rate"), r, "none"));
+                    self.changes.push(change(
+                        [label.as_str(), " rotation_rate"].concat(),
+                        r,
+                        "none",
+                    ));
                     sets.push(("rotation_rate", None));
                 }
             }
@@ -841,7 +909,7 @@ impl<'d, 'a> Plan<'d, 'a> {
                 self.iotune(d, target, &label, &io)?;
             }
             if self.changes.len() != n_changes || self.edits.len() != n_edits {
-                self.record(format!("devices/disk[{i}]"), Some(d));
+                self.record(indexed("devices/disk[", i), Some(d));
             }
         }
         Ok(())
@@ -849,7 +917,7 @@ impl<'d, 'a> Plan<'d, 'a> {
 
     fn iotune(&mut self, d: usize, target: usize, label: &str, io: &IoTune) -> Result<()> {
         let doc = self.doc;
-        let what = format!("{label} iotune");
+        let what = [label, " iotune"].concat();
         if !self.l.is_qemu() {
             self.skip(
                 what,
@@ -921,11 +989,11 @@ impl<'d, 'a> Plan<'d, 'a> {
             Some(c) if !doc.indent_of(doc.el(c).start).is_empty() => {
                 doc.indent_of(doc.el(c).start).to_string()
             }
-            _ => format!("{el_indent}{}", self.l.unit),
+            _ => [el_indent, self.l.unit.as_str()].concat(),
         };
         let nl = |ind: &str| -> String {
             if self.pretty {
-                format!("\n{ind}")
+                ["\n", ind].concat()
             } else {
                 String::new()
             }
@@ -934,7 +1002,7 @@ impl<'d, 'a> Plan<'d, 'a> {
         g.open("iotune", &[], false);
         for (k, key) in IOTUNE_KEYS.iter().enumerate() {
             if let Some(v) = iotune_get(io, k) {
-                g.raw_ws(&nl(&child_indent)).leaf(key, &[], &v.to_string());
+                g.raw_ws(&nl(&child_indent)).leaf(key, &[], &num(v));
             }
         }
         let mut text = g.finish();
@@ -968,7 +1036,7 @@ impl<'d, 'a> Plan<'d, 'a> {
                 .and_then(|m| doc.attr(m, "address"))
                 .map(|s| s.into_owned())
                 .unwrap_or_else(|| format!("#{i}"));
-            let what = format!("interface {mac} bandwidth");
+            let what = ["interface ", mac.as_str(), " bandwidth"].concat();
             if !self.l.is_qemu() {
                 self.skip(
                     what,
@@ -993,7 +1061,7 @@ impl<'d, 'a> Plan<'d, 'a> {
             }
             self.changes
                 .push(change(what, fmt_bandwidth(&old), fmt_bandwidth(&bw)));
-            self.record(format!("devices/interface[{i}]"), Some(n));
+            self.record(indexed("devices/interface[", i), Some(n));
             if bw.is_empty() {
                 if let Some(e) = existing {
                     self.remove(e);
@@ -1007,10 +1075,10 @@ impl<'d, 'a> Plan<'d, 'a> {
                 continue;
             };
             let el_indent = doc.indent_of(doc.el(last).start);
-            let child_indent = format!("{el_indent}{}", self.l.unit);
+            let child_indent = [el_indent, self.l.unit.as_str()].concat();
             let nl = |ind: &str| -> String {
                 if self.pretty {
-                    format!("\n{ind}")
+                    ["\n", ind].concat()
                 } else {
                     String::new()
                 }

@@ -64,7 +64,7 @@ impl<'a> Doc<'a> {
     /// Indexes `src`; any well-formedness error is `Error::Xml` with its line and column.
     pub fn parse(src: &'a str) -> Result<Doc<'a>> {
         let mut reader = quick_xml::Reader::from_str(src);
-        let mut elems: Vec<Elem> = Vec::with_capacity(src.len() / 48);
+        let mut elems: Vec<Elem> = Vec::with_capacity(src.len() / 24 + 8);
         // Stack of (element index, last child index).
         let mut stack: Vec<(u32, u32)> = Vec::with_capacity(16);
         let mut root = NONE;
@@ -499,6 +499,8 @@ pub(crate) fn apply(src: &str, mut edits: Vec<Edit>) -> Result<String> {
 /// A small writer for the elements prae generates (quick-xml does the escaping).
 pub(crate) struct Gen {
     w: Writer<Vec<u8>>,
+    /// One start tag reused for every element written, so writing allocates nothing new.
+    tag: BytesStart<'static>,
 }
 
 impl Gen {
@@ -508,6 +510,7 @@ impl Gen {
     pub fn with_capacity(n: usize) -> Self {
         Gen {
             w: Writer::new(Vec::with_capacity(n)),
+            tag: BytesStart::from_content(String::with_capacity(64), 0),
         }
     }
     pub fn raw_ws(&mut self, ws: &str) -> &mut Self {
@@ -516,22 +519,15 @@ impl Gen {
     }
     /// `<name a="..">` (or `<name .../>` when `empty`).
     pub fn open(&mut self, name: &str, attrs: &[(&str, &str)], empty: bool) -> &mut Self {
-        // One buffer sized for the whole tag, so pushing attributes does not reallocate.
-        let cap = name.len()
-            + attrs
-                .iter()
-                .map(|(k, v)| k.len() + v.len() + 8)
-                .sum::<usize>();
-        let mut buf = String::with_capacity(cap);
-        buf.push_str(name);
-        let mut s = BytesStart::from_content(buf, name.len());
+        self.tag.set_name(name.as_bytes()).clear_attributes();
         for &(k, v) in attrs {
-            s.push_attribute((k, v));
+            self.tag.push_attribute((k, v));
         }
+        let tag = self.tag.borrow();
         let ev = if empty {
-            Event::Empty(s)
+            Event::Empty(tag)
         } else {
-            Event::Start(s)
+            Event::Start(tag)
         };
         let _ = self.w.write_event(ev);
         self
