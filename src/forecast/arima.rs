@@ -8,7 +8,7 @@
 
 use nalgebra::DMatrix;
 
-use super::kalman::{KAPPA, StateSpace, css, delta_poly};
+use super::kalman::{KAPPA, StateSpace, css, delta_poly, difference_in_place};
 use super::optim::{OptimResult, bfgs};
 use super::poly::{Arma, ar_check, grad_trans, inv_trans, ma_invert, trans_pars, undo_pars};
 use crate::{Error, Result};
@@ -138,6 +138,7 @@ struct Work {
     tpar: Vec<f64>,
     full: Vec<f64>,
     xr: Vec<f64>,
+    /// Differenced series minus the differenced regression (CSS).
     w: Vec<f64>,
     resid: Vec<f64>,
 }
@@ -283,9 +284,21 @@ pub(crate) fn arima(
         tpar: vec![0.0; narma.max(1)],
         full: coef.clone(),
         xr: vec![0.0; n],
-        w: Vec::with_capacity(n),
-        resid: Vec::with_capacity(n),
+        w: vec![0.0; n],
+        resid: vec![0.0; n],
     };
+    // the differenced series and regressors, once: differencing is linear, so the CSS objective
+    // only subtracts the differenced regression part per evaluation
+    let mut dx_css = x.to_vec();
+    difference_in_place(&mut dx_css, arma.d, arma.sd, arma.period);
+    let dxreg_css: Vec<Vec<f64>> = oxreg
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            difference_in_place(&mut c, arma.d, arma.sd, arma.period);
+            c
+        })
+        .collect();
 
     // x minus the regression part, into work.xr
     fn residualize(x: &[f64], xreg: &[Vec<f64>], beta: &[f64], out: &mut [f64]) {
@@ -319,18 +332,8 @@ pub(crate) fn arima(
             &mut work.phi,
             &mut work.theta,
         );
-        residualize(x, &oxreg, &full[narma..], &mut work.xr);
-        let res = css(
-            &work.xr,
-            arma.d,
-            arma.sd,
-            arma.period,
-            &work.phi,
-            &work.theta,
-            ncond,
-            &mut work.w,
-            &mut work.resid,
-        );
+        residualize(&dx_css, &dxreg_css, &full[narma..], &mut work.w);
+        let res = css(&work.w, &work.phi, &work.theta, ncond, &mut work.resid);
         work.full = full;
         0.5 * res.ln()
     };
@@ -392,17 +395,8 @@ pub(crate) fn arima(
         ss = StateSpace::new(&work.phi, &work.theta, &delta, KAPPA);
         residualize(x, &oxreg, &coef[narma..], &mut work.xr);
         ss.like(&work.xr, None);
-        sigma2 = css(
-            &work.xr,
-            arma.d,
-            arma.sd,
-            arma.period,
-            &work.phi,
-            &work.theta,
-            ncond,
-            &mut work.w,
-            &mut work.resid,
-        );
+        residualize(&dx_css, &dxreg_css, &coef[narma..], &mut work.w);
+        sigma2 = css(&work.w, &work.phi, &work.theta, ncond, &mut work.resid);
         residuals = work.resid.clone();
         var_coef = match &res.hessian {
             Some(h) => Some(solve_scaled(h, res.par.len(), n_used as f64)?),

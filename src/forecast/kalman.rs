@@ -38,6 +38,8 @@ pub(crate) struct StateSpace {
     m: Vec<f64>,
     /// Scratch: `T P`.
     mm: Vec<f64>,
+    /// Scratch: `M` of the previous observation (steady-state detection).
+    mprev: Vec<f64>,
     /// Scratch for `getQ0`.
     q0: Q0Work,
 }
@@ -92,6 +94,7 @@ impl StateSpace {
             anew: vec![0.0; rd],
             m: vec![0.0; rd],
             mm: vec![0.0; rd * rd],
+            mprev: vec![0.0; rd],
             q0: Q0Work::new(r),
         };
         ss.reset_initial(kappa);
@@ -135,6 +138,11 @@ impl StateSpace {
     /// R's `ARIMA_Like`: runs the filter over `y` (NaN = missing) from the initial state and
     /// returns `(ssq, sumlog, nu)`. With `resid`, writes standardized innovations (NaN where
     /// missing). Leaves the filtered state in `a` and `p`.
+    ///
+    /// One addition to R's code, for speed: once the gain and `M = Pnew Z'` stop changing (to
+    /// 1e-13, relative, on two consecutive observations) the filter has reached its steady
+    /// state and the covariance recursion is skipped until a missing value needs it again. The
+    /// likelihood changes by far less than the precision the fit is checked to.
     pub fn like(&mut self, y: &[f64], mut resid: Option<&mut [f64]>) -> (f64, f64, usize) {
         let (r, rd) = (self.r, self.rd);
         let d = rd - r;
@@ -149,6 +157,11 @@ impl StateSpace {
         let anew = &mut self.anew;
         let mv = &mut self.m;
         let mm = &mut self.mm;
+        let mprev = &mut self.mprev;
+        let mut frozen = false;
+        let mut calm = 0u32;
+        let mut gain = f64::NAN;
+        let mut gain_prev = f64::NAN;
         let mut ssq = 0.0;
         let mut sumlog = 0.0;
         let mut nu = 0usize;
@@ -168,7 +181,7 @@ impl StateSpace {
                 }
                 anew[r] = tmp;
             }
-            if l > 0 {
+            if l > 0 && !frozen {
                 if d == 0 {
                     for i in 0..r {
                         let vi = if i == 0 {
@@ -266,16 +279,27 @@ impl StateSpace {
                 for i in 0..d {
                     res -= delta[i] * anew[r + i];
                 }
-                for i in 0..rd {
-                    let mut tmp = pnew[i];
-                    for j in 0..d {
-                        tmp += pnew[i + (r + j) * rd] * delta[j];
+                if !frozen {
+                    for i in 0..rd {
+                        let mut tmp = pnew[i];
+                        for j in 0..d {
+                            tmp += pnew[i + (r + j) * rd] * delta[j];
+                        }
+                        mv[i] = tmp;
                     }
-                    mv[i] = tmp;
-                }
-                let mut gain = mv[0];
-                for j in 0..d {
-                    gain += delta[j] * mv[r + j];
+                    gain = mv[0];
+                    for j in 0..d {
+                        gain += delta[j] * mv[r + j];
+                    }
+                    let steady = l > 0
+                        && (gain - gain_prev).abs() <= 1e-13 * gain.abs()
+                        && mv
+                            .iter()
+                            .zip(mprev.iter())
+                            .all(|(m, o)| (m - o).abs() <= 1e-13 * (1.0 + m.abs()));
+                    calm = if steady { calm + 1 } else { 0 };
+                    gain_prev = gain;
+                    mprev.copy_from_slice(mv);
                 }
                 if gain < 1e4 {
                     nu += 1;
@@ -288,12 +312,18 @@ impl StateSpace {
                 for i in 0..rd {
                     a[i] = anew[i] + mv[i] * res / gain;
                 }
-                for i in 0..rd {
-                    for j in 0..rd {
-                        pm[i + j * rd] = pnew[i + j * rd] - mv[i] * mv[j] / gain;
+                if !frozen {
+                    for i in 0..rd {
+                        for j in 0..rd {
+                            pm[i + j * rd] = pnew[i + j * rd] - mv[i] * mv[j] / gain;
+                        }
                     }
+                    frozen = calm >= 2;
                 }
             } else {
+                // a gap: the steady state no longer holds after it
+                frozen = false;
+                calm = 0;
                 a.copy_from_slice(anew);
                 pm.copy_from_slice(pnew);
                 if let Some(rs) = resid.as_deref_mut() {
@@ -596,23 +626,11 @@ fn inclu2(
     }
 }
 
-/// R's `ARIMA_CSS`: conditional sum of squares of the ARMA recursion on the differenced series.
-/// Returns `ssq / nu`; with `resid`, writes the residuals (zeros for the first `ncond`).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn css(
-    y: &[f64],
-    d: usize,
-    sd: usize,
-    period: usize,
-    phi: &[f64],
-    theta: &[f64],
-    ncond: usize,
-    w: &mut Vec<f64>,
-    resid: &mut Vec<f64>,
-) -> f64 {
-    let n = y.len();
-    w.clear();
-    w.extend_from_slice(y);
+/// Differences `w` in place as R's `ARIMA_CSS` does: `d` lag-1 passes, then `sd` seasonal ones.
+/// The first `d + sd * period` values are left partly differenced; the recursion never reads
+/// them.
+pub(crate) fn difference_in_place(w: &mut [f64], d: usize, sd: usize, period: usize) {
+    let n = w.len();
     for _ in 0..d {
         for l in (1..n).rev() {
             w[l] -= w[l - 1];
@@ -623,20 +641,26 @@ pub(crate) fn css(
             w[l] -= w[l - period];
         }
     }
-    resid.clear();
-    resid.resize(n, 0.0);
+}
+
+/// R's `ARIMA_CSS` on an already differenced series `w` (see [`difference_in_place`]):
+/// conditional sum of squares of the ARMA recursion from `ncond` on. Returns `ssq / nu` and
+/// leaves the residuals in `resid` (zeros for the first `ncond`).
+pub(crate) fn css(w: &[f64], phi: &[f64], theta: &[f64], ncond: usize, resid: &mut [f64]) -> f64 {
+    let n = w.len();
     let p = phi.len();
     let q = theta.len();
     let mut ssq = 0.0;
     let mut nu = 0usize;
+    resid[..ncond.min(n)].iter_mut().for_each(|v| *v = 0.0);
     for l in ncond..n {
         let mut tmp = w[l];
-        for j in 0..p {
-            tmp -= phi[j] * w[l - j - 1];
+        for (ph, wv) in phi.iter().zip(w[l - p..l].iter().rev()) {
+            tmp -= ph * wv;
         }
         let jmax = (l - ncond).min(q);
-        for j in 0..jmax {
-            tmp -= theta[j] * resid[l - j - 1];
+        for (th, rv) in theta[..jmax].iter().zip(resid[l - jmax..l].iter().rev()) {
+            tmp -= th * rv;
         }
         resid[l] = tmp;
         if !tmp.is_nan() {
