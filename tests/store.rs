@@ -680,3 +680,40 @@ fn shared_bitbrains_import_cleanly() {
         assert_eq!(r.inserted, 0, "{}", f.display());
     }
 }
+
+#[test]
+fn concurrent_importers_share_one_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    drop(Store::open(&db).unwrap());
+    let spawn = |format: &str, dir: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_prae"));
+        c.args(["history", "--db"])
+            .arg(&db)
+            .args(["import", "--batch-size", "100", "--format", format])
+            .args(files(&traces(dir)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        c.spawn().expect("start prae")
+    };
+    let children = [
+        spawn("nab", "nab-aws"),
+        spawn("planetlab", "planetlab/20110303"),
+        spawn("bitbrains", "bitbrains-rnd"),
+    ];
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    }
+    let s = Store::open(&db).unwrap();
+    let subjects = s.subjects().unwrap();
+    assert_eq!(subjects.len(), 17 + 30 + 20);
+    s.check_integrity().unwrap();
+    let imports = s
+        .audit_log()
+        .unwrap()
+        .iter()
+        .filter(|e| e.action == "history.import")
+        .count();
+    assert_eq!(imports, 67);
+}

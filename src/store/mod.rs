@@ -700,11 +700,11 @@ impl Store {
         Ok(out)
     }
 
-    /// Appends samples measured live (every field but `cpu_percent` is a measurement; a
-    /// `cpu_percent` of `None` is stored as NULL), in one transaction. A sample whose
-    /// timestamp the subject already has is skipped. Returns how many were new.
+    /// Appends samples measured live (every field is a measurement; a `cpu_percent` of `None`
+    /// is stored as NULL), in one transaction. A sample whose timestamp the subject already has
+    /// is skipped. Returns how many were new.
     pub fn append_samples(&mut self, subject: SubjectId, samples: &[UsageSample]) -> Result<usize> {
-        self.append_fields(subject, samples, Fields::LIVE)
+        self.append_fields(subject, samples, Fields::ALL)
     }
 
     /// Appends samples of which only `fields` are measured (the rest stored as NULL), in one
@@ -783,6 +783,18 @@ impl Store {
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err(e))
+    }
+
+    /// The subject's CPU demand for replay: cores busy ([`Field::CpuCores`]) where CPU time
+    /// is measured, else the utilisation ([`Field::CpuPercent`]); `None` without CPU samples.
+    pub fn cpu_series(&self, subject: SubjectId) -> Result<Option<(Field, Vec<(i64, f64)>)>> {
+        for f in [Field::CpuCores, Field::CpuPercent] {
+            let v = self.series_points(subject, f)?;
+            if !v.is_empty() {
+                return Ok(Some((f, v)));
+            }
+        }
+        Ok(None)
     }
 
     /// The number of samples of a subject.

@@ -141,11 +141,22 @@ fn series_skip_unmeasured_fields_and_derive_cores() {
     s.append_samples(live, &[sample(10), sample(20)]).unwrap();
     // 5 s of CPU in 10 s = half a core.
     assert_eq!(s.series(live, Field::CpuCores).unwrap(), [0.5, 0.5]);
+    let mut pct = sample(30);
+    pct.cpu_percent = Some(50.0);
+    s.append_samples(live, &[pct]).unwrap();
+    assert_eq!(s.samples(live, 30..).unwrap(), [pct]);
     assert_eq!(
         s.series_points(live, Field::Memory).unwrap(),
-        [(10, 1024.0), (20, 1024.0)]
+        [(10, 1024.0), (20, 1024.0), (30, 1024.0)]
     );
-    assert!(s.series(live, Field::CpuPercent).unwrap().is_empty());
+    assert_eq!(s.series(live, Field::CpuPercent).unwrap(), [50.0]);
+    assert_eq!(
+        s.cpu_series(id).unwrap(),
+        Some((Field::CpuPercent, vec![(10, 12.5)]))
+    );
+    assert_eq!(s.cpu_series(live).unwrap().unwrap().0, Field::CpuCores);
+    let none = s.subject(SubjectKind::Command, "idle").unwrap();
+    assert_eq!(s.cpu_series(none).unwrap(), None);
     assert_eq!("cpu_cores".parse::<Field>().unwrap(), Field::CpuCores);
     assert!("cpu".parse::<Field>().is_err());
 }

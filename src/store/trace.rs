@@ -95,9 +95,6 @@ impl Fields {
     pub const DISK_WRITE: Fields = Fields(1 << 4);
     pub const NET_RX: Fields = Fields(1 << 5);
     pub const NET_TX: Fields = Fields(1 << 6);
-    /// Everything a live sampler measures (CPU time, memory, disks, network; `cpu_percent`
-    /// only where the sample has one).
-    pub const LIVE: Fields = Fields(0b111_1101);
     pub const ALL: Fields = Fields(0b111_1111);
 
     pub fn contains(self, other: Fields) -> bool {
