@@ -237,6 +237,9 @@ impl FromStr for Field {
     }
 }
 
+/// A series with its timestamps: `(unix seconds, value)`, oldest first.
+pub type Points = Vec<(i64, f64)>;
+
 /// Where a build stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -771,7 +774,7 @@ impl Store {
     }
 
     /// [`Store::series`] with each value's timestamp.
-    pub fn series_points(&self, subject: SubjectId, field: Field) -> Result<Vec<(i64, f64)>> {
+    pub fn series_points(&self, subject: SubjectId, field: Field) -> Result<Points> {
         let sql = format!(
             "SELECT timestamp, v FROM (SELECT timestamp, CAST({} AS REAL) AS v FROM samples \
              WHERE subject_id = ?1) WHERE v IS NOT NULL ORDER BY timestamp",
@@ -787,7 +790,7 @@ impl Store {
 
     /// The subject's CPU demand for replay: cores busy ([`Field::CpuCores`]) where CPU time
     /// is measured, else the utilisation ([`Field::CpuPercent`]); `None` without CPU samples.
-    pub fn cpu_series(&self, subject: SubjectId) -> Result<Option<(Field, Vec<(i64, f64)>)>> {
+    pub fn cpu_series(&self, subject: SubjectId) -> Result<Option<(Field, Points)>> {
         for f in [Field::CpuCores, Field::CpuPercent] {
             let v = self.series_points(subject, f)?;
             if !v.is_empty() {
