@@ -22,6 +22,8 @@ pub(crate) struct StateSpace {
     pub theta: Vec<f64>,
     /// Differencing polynomial coefficients (`-Delta[-1]` in R).
     pub delta: Vec<f64>,
+    /// The non-zero entries of `delta` as `(index, value)`; adding the zero ones changes nothing.
+    nzdelta: Vec<(usize, f64)>,
     /// Number of ARMA states.
     pub r: usize,
     /// Total number of states, `r + delta.len()`.
@@ -86,6 +88,12 @@ impl StateSpace {
             phi: phi.to_vec(),
             theta: th,
             delta: delta.to_vec(),
+            nzdelta: delta
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| **v != 0.0)
+                .map(|(k, v)| (k, *v))
+                .collect(),
             r,
             rd,
             a: vec![0.0; rd],
@@ -151,6 +159,7 @@ impl StateSpace {
         let phi = &self.phi;
         let theta = &self.theta;
         let delta = &self.delta;
+        let nzdelta = &self.nzdelta;
         let a = &mut self.a;
         let pm = &mut self.p;
         let pnew = &mut self.pn;
@@ -215,55 +224,54 @@ impl StateSpace {
                         }
                     }
                 } else {
-                    // mm = T P
-                    for i in 0..r {
-                        for j in 0..rd {
+                    // mm = T P, column by column (T: companion rows, then Z, then a shift)
+                    for j in 0..rd {
+                        let pc = &pm[rd * j..rd * (j + 1)];
+                        let mc = &mut mm[rd * j..rd * (j + 1)];
+                        let p0 = pc[0];
+                        for i in 0..r {
                             let mut tmp = 0.0;
                             if i < p {
-                                tmp += phi[i] * pm[rd * j];
+                                tmp += phi[i] * p0;
                             }
                             if i < r - 1 {
-                                tmp += pm[i + 1 + rd * j];
+                                tmp += pc[i + 1];
                             }
-                            mm[i + rd * j] = tmp;
+                            mc[i] = tmp;
                         }
-                    }
-                    for j in 0..rd {
-                        let mut tmp = pm[rd * j];
-                        for k in 0..d {
-                            tmp += delta[k] * pm[r + k + rd * j];
+                        let mut tmp = p0;
+                        for &(k, dk) in nzdelta {
+                            tmp += dk * pc[r + k];
                         }
-                        mm[r + rd * j] = tmp;
+                        mc[r] = tmp;
+                        mc[r + 1..rd].copy_from_slice(&pc[r..rd - 1]);
                     }
-                    for i in 1..d {
-                        for j in 0..rd {
-                            mm[r + i + rd * j] = pm[r + i - 1 + rd * j];
-                        }
-                    }
-                    // Pnew = mm T'
-                    for i in 0..r {
-                        for j in 0..rd {
-                            let mut tmp = 0.0;
-                            if i < p {
-                                tmp += phi[i] * mm[j];
-                            }
+                    // Pnew = mm T', column by column
+                    {
+                        let m0 = &mm[..rd];
+                        for i in 0..r {
+                            let pc = &mut pnew[rd * i..rd * (i + 1)];
+                            let ph = if i < p { phi[i] } else { 0.0 };
                             if i < r - 1 {
-                                tmp += mm[rd * (i + 1) + j];
+                                let mi = &mm[rd * (i + 1)..rd * (i + 2)];
+                                for ((o, a0), b) in pc.iter_mut().zip(m0).zip(mi) {
+                                    *o = (0.0 + ph * a0) + b;
+                                }
+                            } else {
+                                for (o, a0) in pc.iter_mut().zip(m0) {
+                                    *o = 0.0 + ph * a0;
+                                }
                             }
-                            pnew[j + rd * i] = tmp;
                         }
-                    }
-                    for j in 0..rd {
-                        let mut tmp = mm[j];
-                        for k in 0..d {
-                            tmp += delta[k] * mm[rd * (r + k) + j];
+                        let pc = &mut pnew[rd * r..rd * (r + 1)];
+                        pc.copy_from_slice(m0);
+                        for &(k, dk) in nzdelta {
+                            let mk = &mm[rd * (r + k)..rd * (r + k + 1)];
+                            for (o, v) in pc.iter_mut().zip(mk) {
+                                *o += dk * v;
+                            }
                         }
-                        pnew[rd * r + j] = tmp;
-                    }
-                    for i in 1..d {
-                        for j in 0..rd {
-                            pnew[rd * (r + i) + j] = mm[rd * (r + i - 1) + j];
-                        }
+                        pnew[rd * (r + 1)..rd * rd].copy_from_slice(&mm[rd * r..rd * (rd - 1)]);
                     }
                     let qq = q.min(r - 1);
                     for i in 0..=qq {
@@ -280,12 +288,12 @@ impl StateSpace {
                     res -= delta[i] * anew[r + i];
                 }
                 if !frozen {
-                    for i in 0..rd {
-                        let mut tmp = pnew[i];
-                        for j in 0..d {
-                            tmp += pnew[i + (r + j) * rd] * delta[j];
+                    mv.copy_from_slice(&pnew[..rd]);
+                    for &(k, dk) in nzdelta {
+                        let col = &pnew[(r + k) * rd..(r + k + 1) * rd];
+                        for (m, v) in mv.iter_mut().zip(col) {
+                            *m += v * dk;
                         }
-                        mv[i] = tmp;
                     }
                     gain = mv[0];
                     for j in 0..d {
@@ -313,9 +321,12 @@ impl StateSpace {
                     a[i] = anew[i] + mv[i] * res / gain;
                 }
                 if !frozen {
-                    for i in 0..rd {
-                        for j in 0..rd {
-                            pm[i + j * rd] = pnew[i + j * rd] - mv[i] * mv[j] / gain;
+                    for j in 0..rd {
+                        let mj = mv[j];
+                        let pc = &mut pm[j * rd..(j + 1) * rd];
+                        let nc = &pnew[j * rd..(j + 1) * rd];
+                        for ((o, n), mi) in pc.iter_mut().zip(nc).zip(mv.iter()) {
+                            *o = n - mi * mj / gain;
                         }
                     }
                     frozen = calm >= 2;
