@@ -316,6 +316,30 @@ impl<'d, 'a> Plan<'d, 'a> {
         if max == old_max && cur == old_cur {
             return Ok(());
         }
+        // QEMU's x86 machines: isapc has one CPU; more than 255 needs an interrupt-remapping
+        // IOMMU, which prae does not add (a domain already above 255 keeps its maximum).
+        let x86 = matches!(self.l.arch.as_deref(), None | Some("x86_64" | "i686"));
+        if self.l.is_qemu() && x86 {
+            let isapc = self
+                .l
+                .machine
+                .as_deref()
+                .is_some_and(|m| m.contains("isapc"));
+            let cap = if isapc { 1 } else { old_max.max(255) };
+            if max > cap {
+                self.skip(
+                    "vcpu",
+                    [
+                        "maximum capped at ",
+                        &num(cap.into()),
+                        " for this x86 machine",
+                    ]
+                    .concat(),
+                );
+                max = cap;
+                cur = cur.min(max);
+            }
+        }
         if self.l.vcpus_list.is_some() {
             self.skip(
                 "vcpu",
@@ -707,6 +731,23 @@ impl<'d, 'a> Plan<'d, 'a> {
         if new == DiskBus::Sata && doc.child(disk, "readonly").is_some() {
             return Some("QEMU refuses read-only SATA disks".into());
         }
+        if new != DiskBus::Virtio && doc.child(disk, "acpi").is_some() {
+            return Some("an ACPI index needs a PCI (virtio) disk".into());
+        }
+        if old == Some("ide")
+            && doc
+                .child(disk, "geometry")
+                .is_some_and(|g| doc.attr(g, "trans").is_some())
+        {
+            return Some("a CHS translation mode is IDE-only".into());
+        }
+        if new == DiskBus::Sata
+            && doc
+                .child(disk, "transient")
+                .is_some_and(|t| doc.attr(t, "shareBacking").as_deref() == Some("yes"))
+        {
+            return Some("SATA cannot share a transient disk's backing image".into());
+        }
         if doc.child(disk, "throttlefilters").is_some() && new == DiskBus::Sata {
             return Some("throttle filters are kept on their bus".into());
         }
@@ -930,6 +971,10 @@ impl<'d, 'a> Plan<'d, 'a> {
                 what,
                 "the disk uses <throttlefilters>, which exclude <iotune>",
             );
+            return Ok(());
+        }
+        if disk_bus(doc, d).as_deref() == Some("sd") {
+            self.skip(what, "libvirt has no <iotune> for SD card disks");
             return Ok(());
         }
         if let Some(t) = doc

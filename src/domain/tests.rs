@@ -990,3 +990,63 @@ fn moved_disks_avoid_drive_addresses_libvirt_would_derive() {
     );
     assert!(r.xml.contains("<target dev='sdc' bus='scsi'/>"));
 }
+
+#[test]
+fn qemu_driver_limits_are_respected() {
+    let disk = |extra: &str, bus: &str| {
+        format!(
+            "<domain type='kvm'><name>q</name><memory>524288</memory><vcpu>1</vcpu>\
+             <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>\
+             <disk type='file' device='disk'><source file='/a'/><target dev='hda' bus='{bus}'/>{extra}</disk>\
+             </devices></domain>"
+        )
+    };
+    let bus = |b| ResourceProfile {
+        disk_bus: Some(b),
+        ..ResourceProfile::default()
+    };
+    // An ACPI index needs a PCI device; a CHS translation mode is IDE-only.
+    let r = rewrite(
+        &disk("<acpi index='3'/>", "virtio"),
+        &alloc(bus(DiskBus::Sata)),
+    )
+    .unwrap();
+    assert!(
+        r.skipped.iter().any(|s| s.reason.contains("ACPI")),
+        "{:?}",
+        r.skipped
+    );
+    let geo = "<geometry cyls='16383' heads='16' secs='63' trans='lba'/>";
+    let r = rewrite(&disk(geo, "ide"), &alloc(bus(DiskBus::Virtio))).unwrap();
+    assert!(
+        r.skipped.iter().any(|s| s.reason.contains("CHS")),
+        "{:?}",
+        r.skipped
+    );
+    // libvirt has no <iotune> for SD cards.
+    let io = ResourceProfile {
+        disk_iotune: Some(IoTune {
+            total_iops_sec: Some(10),
+            ..IoTune::default()
+        }),
+        ..ResourceProfile::default()
+    };
+    let r = rewrite(&disk("", "sd"), &alloc(io)).unwrap();
+    assert!(skipped_has(&r, "iotune"));
+    assert!(!body(&r.xml).contains("<iotune>"));
+    // isapc has a single CPU; other x86 machines stop at 255 without an IOMMU.
+    let cpus = |n| ResourceProfile {
+        vcpus: Some(n),
+        max_vcpus: Some(n),
+        ..ResourceProfile::default()
+    };
+    let isapc = disk("", "ide").replace("machine='pc'", "machine='isapc'");
+    let r = rewrite(&isapc, &alloc(cpus(4))).unwrap();
+    assert!(
+        r.changes.iter().all(|c| c.what != "vcpu"),
+        "{:?}",
+        r.changes
+    );
+    let r = rewrite(&disk("", "ide"), &alloc(cpus(300))).unwrap();
+    assert!(has_change(&r, "vcpu", "1", "255"), "{:?}", r.changes);
+}
