@@ -22,9 +22,11 @@
 //! (`cpu_time_ns`, all vCPUs) where the source knows it and as `cpu_percent` of the subject's
 //! own capacity where it reports only a utilisation (NAB, PlanetLab); Bitbrains has both. The
 //! engine replays [`Field::CpuCores`] where present and [`Field::CpuPercent`] otherwise, and
-//! [`Field::Memory`] in KiB. Trace mappings are in [`trace`].
+//! [`Field::Memory`] in KiB. Trace mappings are in [`trace`]; live samples from libvirt's
+//! cumulative counters are made by [`live::sample_between`].
 
 mod import;
+pub mod live;
 mod schema;
 pub mod trace;
 

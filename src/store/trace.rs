@@ -84,7 +84,7 @@ impl FromStr for TraceFormat {
 }
 
 /// Which sample fields a source measures; the others are stored as NULL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Fields(u8);
 
 impl Fields {
@@ -102,6 +102,9 @@ impl Fields {
     }
     pub fn union(self, other: Fields) -> Fields {
         Fields(self.0 | other.0)
+    }
+    pub fn without(self, other: Fields) -> Fields {
+        Fields(self.0 & !other.0)
     }
 }
 
