@@ -47,24 +47,31 @@ use std::time::Duration;
 /// How long a connection waits for another writer before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The database prae uses when neither `--db` nor `PRAE_DB` is given: `/var/lib/prae/prae.db`
-/// for root, `$XDG_STATE_HOME/prae/prae.db` (default `~/.local/state`) for anyone else.
+/// The database prae uses when neither `--db` nor `PRAE_DB` is given: `prae.db` in
+/// [`default_state_dir`], i.e. `/var/lib/prae/prae.db` for root and
+/// `$XDG_STATE_HOME/prae/prae.db` (default `~/.local/state/prae/prae.db`) for anyone else.
 pub fn default_db_path() -> Result<PathBuf> {
-    default_db_path_for(
+    Ok(default_state_dir()?.join("prae.db"))
+}
+
+/// prae's state directory (database, and whatever else prae keeps between runs):
+/// `/var/lib/prae` for root, `$XDG_STATE_HOME/prae` (default `~/.local/state/prae`) otherwise.
+pub fn default_state_dir() -> Result<PathBuf> {
+    default_state_dir_for(
         effective_uid(),
         std::env::var_os("XDG_STATE_HOME").map(PathBuf::from),
         std::env::var_os("HOME").map(PathBuf::from),
     )
 }
 
-/// [`default_db_path`] for given values of the user id, `XDG_STATE_HOME` and `HOME`.
-pub fn default_db_path_for(
+/// [`default_state_dir`] for given values of the user id, `XDG_STATE_HOME` and `HOME`.
+pub fn default_state_dir_for(
     uid: Option<u32>,
     xdg_state_home: Option<PathBuf>,
     home: Option<PathBuf>,
 ) -> Result<PathBuf> {
     if uid == Some(0) {
-        return Ok(PathBuf::from("/var/lib/prae/prae.db"));
+        return Ok(PathBuf::from("/var/lib/prae"));
     }
     // The XDG spec: a relative value is invalid and must be ignored.
     let state = match (xdg_state_home.filter(|p| p.is_absolute()), home) {
@@ -72,11 +79,12 @@ pub fn default_db_path_for(
         (None, Some(h)) if h.is_absolute() => h.join(".local/state"),
         _ => {
             return Err(Error::Invalid(
-                "no database path: HOME and XDG_STATE_HOME are unset; give --db or PRAE_DB".into(),
+                "no state directory: HOME and XDG_STATE_HOME are unset; give --db or PRAE_DB"
+                    .into(),
             ));
         }
     };
-    Ok(state.join("prae").join("prae.db"))
+    Ok(state.join("prae"))
 }
 
 fn effective_uid() -> Option<u32> {

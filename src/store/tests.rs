@@ -369,7 +369,8 @@ fn builds_record_update_and_audit() {
 #[test]
 fn default_path_follows_root_and_xdg() {
     let p = |uid, xdg: Option<&str>, home: Option<&str>| {
-        default_db_path_for(uid, xdg.map(PathBuf::from), home.map(PathBuf::from))
+        default_state_dir_for(uid, xdg.map(PathBuf::from), home.map(PathBuf::from))
+            .map(|d| d.join("prae.db"))
     };
     assert_eq!(
         p(Some(0), Some("/x"), Some("/root")).unwrap(),
