@@ -1050,3 +1050,19 @@ fn qemu_driver_limits_are_respected() {
     let r = rewrite(&disk("", "ide"), &alloc(cpus(300))).unwrap();
     assert!(has_change(&r, "vcpu", "1", "255"), "{:?}", r.changes);
 }
+
+/// Reverts the file `PRAE_REVERT_IN` into `PRAE_REVERT_OUT` (for checking libvirt-formatted XML).
+#[test]
+#[ignore]
+fn revert_file() {
+    let (Ok(i), Ok(o)) = (
+        std::env::var("PRAE_REVERT_IN"),
+        std::env::var("PRAE_REVERT_OUT"),
+    ) else {
+        return;
+    };
+    let xml = std::fs::read_to_string(i).unwrap();
+    let r = revert(&xml).unwrap();
+    std::fs::write(o, r.xml).unwrap();
+    eprintln!("{:?}", r.skipped);
+}
