@@ -10,10 +10,10 @@
 //! - `rewrite(rewrite(x, p), p) == rewrite(x, p)`; `revert(rewrite(x, p))` restores the original
 //!   values recorded in prae's metadata.
 //!
-//! How: one quick-xml pass indexes element byte spans ([`xml::Doc`]); the rewrite decides each
+//! How: one quick-xml pass indexes element byte spans (`xml::Doc`); the rewrite decides each
 //! change, then replaces only the spans it changes (regenerated with quick-xml's writer,
 //! indented like their siblings) and copies every other byte. prae's metadata
-//! ([`metadata`]) keeps the original bytes of each element it replaced as CDATA, so `revert`
+//! (`metadata.rs`) keeps the original bytes of each element it replaced as CDATA, so `revert`
 //! puts them back exactly; a domain prae already rewrote is reverted first and rewritten from its
 //! first originals. After libvirt has defined a rewritten domain, `revert` still restores the
 //! recorded elements, but controllers libvirt added for a new bus (e.g. a SATA controller) stay.
