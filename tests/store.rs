@@ -510,11 +510,34 @@ fn cli_imports_lists_and_exports() {
         text(&o.stdout)
     );
 
+    let dst = traces("nab-aws/ec2_disk_write_bytes_1ef3de.csv");
+    for want in [
+        "4719 samples imported, 0 already present",
+        "0 samples imported, 4719 already present",
+    ] {
+        let o = prae(&[
+            "history",
+            "--db",
+            db_s,
+            "import",
+            "--format",
+            "nab",
+            dst.to_str().unwrap(),
+        ]);
+        let out = text(&o.stdout);
+        assert!(out.contains(want), "{out}");
+        assert!(
+            out.contains("  11 rows repeat an earlier timestamp (the first is kept)\n"),
+            "{out}"
+        );
+    }
+
     let o = prae(&["history", "--db", db_s, "list"]);
     assert!(o.status.success());
     let list = text(&o.stdout);
     assert!(list.starts_with("KIND "), "{list}");
     assert!(list.contains("bitbrains/2013-7-vm1.csv.gz") && list.contains(" 8260 "));
+    assert!(list.contains("nab/ec2_disk_write_bytes_1ef3de.csv") && list.contains(" 4719 "));
 
     let csv = dir.path().join("out/../h.csv");
     std::fs::create_dir_all(dir.path().join("out")).unwrap();
@@ -531,9 +554,15 @@ fn cli_imports_lists_and_exports() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     let written = std::fs::read_to_string(&csv).unwrap();
     let s = Store::open(&db).unwrap();
+    let vm1 = s
+        .find_subject(SubjectKind::Trace, "bitbrains/2013-7-vm1.csv.gz")
+        .unwrap();
     let mut lib = Vec::new();
-    s.export_csv(None, &mut lib).unwrap();
-    assert_eq!(written, text(&lib));
+    s.export_csv(vm1, &mut lib).unwrap();
+    assert!(
+        written == text(&lib),
+        "the CLI's CSV differs from the library's"
+    );
     assert_eq!(written.lines().count(), 8261);
 
     let o = prae(&["history", "--db", db_s, "export", "--subject", "nope"]);

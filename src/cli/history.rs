@@ -138,7 +138,7 @@ pub fn describe_import(path: &Path, r: &ImportReport) -> String {
         "{}: {} samples imported, {} already present, {} gap{}",
         path.display(),
         r.inserted,
-        r.skipped,
+        r.skipped.saturating_sub(c.duplicates),
         c.gaps.len(),
         if c.gaps.len() == 1 { "" } else { "s" },
     );

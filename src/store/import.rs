@@ -26,7 +26,8 @@ pub struct ImportReport {
     pub rows: usize,
     /// Samples newly stored.
     pub inserted: usize,
-    /// Samples the subject already had (a re-import) or that repeat a timestamp of the file.
+    /// Rows not stored: samples the subject already had (a re-import) plus rows repeating a
+    /// timestamp of the file (`continuity.duplicates`).
     pub skipped: usize,
     /// The fields the file measures.
     pub fields: Vec<&'static str>,
