@@ -16,6 +16,10 @@ use crate::{Error, Result};
 /// R's `optim` default iteration limit for BFGS.
 const MAXIT: usize = 100;
 
+/// Largest number of ARMA states, `max(p + m P, q + m Q + 1)`. Gardner's algorithm needs memory
+/// growing with its fourth power (R's own limit of 350 would need gigabytes).
+pub(crate) const MAX_STATE: usize = 64;
+
 /// Estimation method, as `stats::arima`'s `method`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Method {
@@ -278,6 +282,13 @@ pub(crate) fn arima(
 
     let np_full = arma.p + arma.period * arma.sp;
     let nq_full = arma.q + arma.period * arma.sq;
+    let r = np_full.max(nq_full + 1);
+    if r > MAX_STATE {
+        return Err(Error::Invalid(format!(
+            "the ARMA part needs {r} states; at most {MAX_STATE} are supported (long seasonal \
+             periods are modelled with Fourier terms)"
+        )));
+    }
     let mut work = Work {
         phi: vec![0.0; np_full],
         theta: vec![0.0; nq_full],

@@ -268,6 +268,33 @@ pub(crate) fn myarima(
     offset: f64,
     xreg: &Xreg,
 ) -> Option<Candidate> {
+    fit_and_score(
+        x,
+        order,
+        seasonal,
+        m,
+        constant,
+        ic,
+        approximation,
+        offset,
+        xreg,
+    )
+    .ok()
+}
+
+/// [`myarima`] keeping the reason a fit failed.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn fit_and_score(
+    x: &[f64],
+    order: [usize; 3],
+    seasonal: [usize; 3],
+    m: usize,
+    constant: bool,
+    ic: InformationCriterion,
+    approximation: bool,
+    offset: f64,
+    xreg: &Xreg,
+) -> Result<Candidate> {
     let n = interior_len(x);
     let diffs = order[1] + seasonal[1];
     let method = if approximation {
@@ -293,8 +320,8 @@ pub(crate) fn myarima(
     } else {
         arima(x, arma, &xreg.cols, &xreg.names, constant, method, None)
     };
-    let fit = fit.ok()?;
-    score(fit, n, order, seasonal, m, ic, approximation, offset)
+    score(fit?, n, order, seasonal, m, ic, approximation, offset)
+        .ok_or_else(|| Error::Invalid("the model cannot be scored".into()))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -175,14 +175,9 @@ impl Forecaster for ArimaSpec {
         let x = prepare(y)?;
         let m = self.period.max(1);
         let seasonal = if m > 1 { self.seasonal } else { [0, 0, 0] };
-        if m > 350 && seasonal != [0, 0, 0] {
-            return Err(Error::Invalid(format!(
-                "seasonal period {m} is too long for SARIMA (at most 350); use AutoArima's Fourier terms"
-            )));
-        }
         let first = x.iter().position(|v| !v.is_nan()).unwrap_or(0);
         let xt = &x[first..];
-        let c = auto::myarima(
+        let c = auto::fit_and_score(
             xt,
             self.order,
             seasonal,
@@ -193,9 +188,9 @@ impl Forecaster for ArimaSpec {
             0.0,
             &Xreg::default(),
         )
-        .ok_or_else(|| {
+        .map_err(|e| {
             Error::Invalid(format!(
-                "ARIMA{}{} cannot be fitted to this series",
+                "ARIMA{}{} cannot be fitted to this series: {e}",
                 fmt_order(self.order),
                 if m > 1 {
                     format!("{}[{m}]", fmt_order(seasonal))
@@ -289,11 +284,12 @@ impl AutoArima {
             )));
         }
         if let Some(m) = self.period
-            && m > 350
+            && m >= arima::MAX_STATE
             && !self.uses_fourier(m)
         {
             return Err(Error::Invalid(format!(
-                "seasonal period {m} is too long for SARIMA (at most 350); use Fourier terms"
+                "seasonal period {m} is too long for SARIMA (below {}); use Fourier terms",
+                arima::MAX_STATE
             )));
         }
         Ok(())
@@ -311,7 +307,12 @@ impl Forecaster for AutoArima {
             return Ok(FittedArima::from_candidate(c, x.len(), first, None));
         }
         // Fourier terms: choose K by AICc
-        let kmax = self.max_harmonics.min((m - 1) / 2).max(1);
+        let kmax = self.max_harmonics.min((m - 1) / 2);
+        if kmax == 0 {
+            return Err(Error::Invalid(format!(
+                "period {m} is too short for Fourier terms (at least 3 samples per cycle)"
+            )));
+        }
         let mut best: Option<(Candidate, usize)> = None;
         let mut last_err = None;
         for k in 1..=kmax {
@@ -368,6 +369,41 @@ pub struct Forecast {
     pub se: Vec<f64>,
     /// One interval per requested level, in the order asked.
     pub intervals: Vec<Interval>,
+}
+
+/// Fourier terms of a fitted model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FourierTerms {
+    /// Samples per cycle.
+    pub period: usize,
+    /// Number of sine/cosine pairs.
+    pub harmonics: usize,
+}
+
+/// A plain, serializable description of a fitted model (for reports and JSON output).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelSummary {
+    /// R's label, e.g. `ARIMA(1,1,1) with drift`.
+    pub label: String,
+    /// `[p, d, q]`.
+    pub order: [usize; 3],
+    /// `[P, D, Q, m]`.
+    pub seasonal_order: [usize; 4],
+    /// A mean or drift term is included.
+    pub constant: bool,
+    /// A drift term is included.
+    pub drift: bool,
+    /// Coefficients by name (`ar1`, `ma1`, `sar1`, `sma1`, `mean`, `drift`, `fourier_s1`, ...).
+    pub coefficients: std::collections::BTreeMap<String, f64>,
+    pub sigma2: f64,
+    pub loglik: f64,
+    pub aic: f64,
+    pub aicc: f64,
+    pub bic: f64,
+    /// Non-missing observations used.
+    pub nobs: usize,
+    /// The Fourier terms, when the cycle is modelled with them.
+    pub fourier: Option<FourierTerms>,
 }
 
 /// A fitted ARIMA model: its order, estimates, criteria and filtered state.
@@ -537,6 +573,27 @@ impl FittedArima {
             s += " with zero mean";
         }
         s
+    }
+
+    /// The model as plain data.
+    pub fn summary(&self) -> ModelSummary {
+        ModelSummary {
+            label: self.label(),
+            order: self.order,
+            seasonal_order: self.seasonal_order(),
+            constant: self.constant(),
+            drift: self.drift,
+            coefficients: self.coefficients.iter().cloned().collect(),
+            sigma2: self.sigma2,
+            loglik: self.loglik,
+            aic: self.aic,
+            aicc: self.aicc,
+            bic: self.bic,
+            nobs: self.n_obs,
+            fourier: self
+                .fourier
+                .map(|(period, harmonics)| FourierTerms { period, harmonics }),
+        }
     }
 
     /// Forecasts `h` steps ahead with intervals at `levels` (percent, each in `(0, 100)`).

@@ -35,6 +35,11 @@ fn wwwusage_matches_r() {
     assert_eq!(fit.seasonal_order(), [0, 0, 0, 1]);
     assert!(!fit.constant() && !fit.drift());
     assert_eq!(fit.label(), "ARIMA(1,1,1)");
+    let summary = fit.summary();
+    assert_eq!(summary.coefficients.len(), 2);
+    assert_eq!(summary.nobs, 100);
+    let json = serde_json::to_value(&summary).unwrap();
+    assert_eq!(json["order"], serde_json::json!([1, 1, 1]));
     let ar1 = fit.coefficient("ar1").unwrap();
     let ma1 = fit.coefficient("ma1").unwrap();
     assert!((ar1 - 0.6504).abs() < 0.005, "ar1 {ar1}");
@@ -247,6 +252,63 @@ fn sarima_refuses_overlong_periods() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("400"), "{e}");
+}
+
+/// Awkward inputs never panic: every fit and forecast returns a value or an error, and
+/// whatever is returned is finite.
+#[test]
+fn awkward_inputs_never_panic() {
+    let mut rng = Lcg(2024);
+    let mut ok = 0;
+    for case in 0..90 {
+        let n = 4 + (rng.uniform() * 70.0) as usize;
+        let scale = [1.0, 1e-9, 1e9, 1e15][case % 4];
+        let mut level = 0.0;
+        let x: Vec<Option<f64>> = (0..n)
+            .map(|t| {
+                let v = match case % 5 {
+                    0 => {
+                        level += rng.normal();
+                        level
+                    }
+                    1 => {
+                        if t < n / 2 {
+                            1.0
+                        } else {
+                            2.0
+                        }
+                    }
+                    2 => (t % 2) as f64,
+                    3 => t as f64,
+                    _ => rng.normal(),
+                };
+                if case % 3 == 0 && rng.uniform() < 0.15 {
+                    None
+                } else {
+                    Some(v * scale)
+                }
+            })
+            .collect();
+        let (plain, seasonal, spec) = (
+            AutoArima::new(),
+            AutoArima::new().period(4),
+            ArimaSpec::new(2, 1, 2),
+        );
+        let fourier = AutoArima::new().period(30);
+        let mut models: Vec<&dyn Forecaster> = vec![&plain, &seasonal, &spec];
+        if case % 6 == 0 {
+            models.push(&fourier);
+        }
+        for model in models {
+            if let Ok(fit) = model.fit(&x) {
+                let fc = fit.forecast(5, &[80.0]).unwrap();
+                assert!(fc.mean.iter().all(|v| v.is_finite()), "case {case}: {fc:?}");
+                let _ = fit.summary();
+                ok += 1;
+            }
+        }
+    }
+    assert!(ok > 150, "only {ok} fits succeeded");
 }
 
 /// The benchmark series against statsforecast's AutoARIMA with R's approximation rule
