@@ -17,6 +17,7 @@
 //! | [`forecast`]   | auto-ARIMA after R's `auto.arima`: order selection, exact-likelihood fit, forecasts with intervals | pure: values in, values out; no I/O, clock or randomness |
 //! | [`hypervisor`] | the `Hypervisor` trait and its libvirt implementation      | the ONLY module that calls libvirt; every `unsafe` has a `SAFETY` comment and a real-libvirt test |
 //! | [`store`]      | history (usage samples, trace import/export), builds, overrides, audit, in SQLite (WAL) | the ONLY module that touches the database and trace files; schema migrations forward-only; a kill loses at most the batch being written |
+//! | [`build`]      | image builds: base -> overlay -> predicted build VM -> install through the guest agent while sampling -> flattened image + manifest; host-capacity ledger; leftover cleanup | libvirt only through the `Hypervisor` trait, the database only through `store`; no shell; everything it creates is named after its owner process, and only dead owners' leftovers are removed |
 //! | [`cli`]        | clap definitions and handlers for `prae` and `prae-virsh`  | parse, validate, then call the library; never passes text through a shell |
 //!
 //! Modules named in the design that later work adds: `forecast/` (auto-ARIMA, pure), `profile/`
@@ -30,6 +31,7 @@
 //!   rewriting twice equals rewriting once; revert restores the recorded originals.
 //! - Every error is one line naming the offending value; bad input changes nothing.
 
+pub mod build;
 pub mod cli;
 pub mod domain;
 pub mod engine;

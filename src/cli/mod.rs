@@ -4,6 +4,7 @@
 //! shell; every failure is one line on stderr (`prae: ...`) and a non-zero exit, with nothing
 //! defined or changed.
 
+pub mod build;
 pub mod history;
 pub mod prae;
 pub mod virsh;

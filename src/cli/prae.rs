@@ -36,6 +36,12 @@ pub enum Command {
     Predict(PredictArgs),
     /// Import, export and list usage history (the embedded store).
     History(super::history::HistoryArgs),
+    /// Build an image with a package installed, in a build VM sized by prediction.
+    Build(super::build::BuildArgs),
+    /// List, show and remove built images.
+    Images(super::build::ImagesArgs),
+    /// Build each package of a list and record its measured usage.
+    Calibrate(super::build::CalibrateArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -202,6 +208,9 @@ pub fn run(cli: &Cli) -> Result<()> {
         }
         Command::Revert(a) => revert(cli.uri.as_deref(), a),
         Command::History(a) => super::history::run(a),
+        Command::Build(a) => super::build::run_build(cli.uri.as_deref(), a),
+        Command::Images(a) => super::build::run_images(cli.uri.as_deref(), a),
+        Command::Calibrate(a) => super::build::run_calibrate(cli.uri.as_deref(), a),
         Command::Predict(a) => {
             let alloc = engine::predict(
                 &a.profile
