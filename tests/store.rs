@@ -713,8 +713,8 @@ fn shared_bitbrains_import_cleanly() {
 #[test]
 fn concurrent_importers_share_one_database() {
     let dir = tempfile::tempdir().unwrap();
+    // No database yet: the three processes race to create and migrate it.
     let db = dir.path().join("h.db");
-    drop(Store::open(&db).unwrap());
     let spawn = |format: &str, dir: &str| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_prae"));
         c.args(["history", "--db"])
