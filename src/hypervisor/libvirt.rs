@@ -102,42 +102,6 @@ fn state_of(s: virt::domain::DomainStateEnum) -> DomainState {
     }
 }
 
-/// `<memory>` of a domain XML in KiB (libvirt writes `unit='KiB'`; other units are converted).
-fn memory_kib_of(xml: &str) -> Option<u64> {
-    use quick_xml::Reader;
-    use quick_xml::events::Event;
-    let mut r = Reader::from_str(xml);
-    let mut depth = 0usize;
-    let mut unit: Option<String> = None;
-    let mut inside = false;
-    loop {
-        match r.read_event() {
-            Ok(Event::Start(e)) => {
-                depth += 1;
-                if depth == 2 && e.name().as_ref() == b"memory" {
-                    inside = true;
-                    unit = e
-                        .attributes()
-                        .flatten()
-                        .find(|a| a.key.as_ref() == b"unit")
-                        .map(|a| String::from_utf8_lossy(&a.value).into_owned());
-                }
-            }
-            Ok(Event::Text(t)) if inside => {
-                let v: u64 = t.decode().ok()?.trim().parse().ok()?;
-                let bytes = crate::units::to_bytes(v, unit.as_deref(), "KiB").ok()?;
-                return Some(bytes / 1024);
-            }
-            Ok(Event::End(_)) => {
-                inside = false;
-                depth = depth.saturating_sub(1);
-            }
-            Ok(Event::Eof) | Err(_) => return None,
-            _ => {}
-        }
-    }
-}
-
 impl Libvirt {
     /// Opens `uri` (`None`: libvirt's own default, as virsh without `-c`).
     ///
@@ -392,9 +356,11 @@ impl Hypervisor for Libvirt {
             let xml = dom
                 .xml_desc(sys::VIR_DOMAIN_XML_INACTIVE)
                 .map_err(|e| map_err(e, &format!("read the XML of {what}"), &what))?;
-            let max = memory_kib_of(&xml).ok_or_else(|| {
-                Error::Libvirt(format!("cannot read the maximum memory of {what}"))
-            })?;
+            let max = crate::domain::parse(&xml)
+                .map_err(|e| {
+                    Error::Libvirt(format!("cannot read the maximum memory of {what}: {e}"))
+                })?
+                .memory_kib;
             if kib > max {
                 dom.set_memory_flags(
                     kib,
@@ -792,20 +758,4 @@ fn volume_info(v: &StorageVol) -> std::result::Result<VolumeInfo, virt::error::E
         capacity: info.capacity,
         allocation: info.allocation,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn memory_of_domain_xml() {
-        let xml = "<domain type='test'><name>a</name><memory unit='KiB'>8388608</memory>\
-                   <devices><memory model='dimm'><target><size unit='KiB'>1</size></target>\
-                   </memory></devices></domain>";
-        assert_eq!(memory_kib_of(xml), Some(8_388_608));
-        let gib = "<domain><memory unit='GiB'>2</memory></domain>";
-        assert_eq!(memory_kib_of(gib), Some(2 * 1024 * 1024));
-        assert_eq!(memory_kib_of("<domain/>"), None);
-    }
 }
