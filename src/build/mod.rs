@@ -76,10 +76,16 @@ pub struct BuildConfig {
     pub base_dir: Option<PathBuf>,
     /// A prepared repository directory (`repo.img` [+ `Packages`]) instead of preparing one.
     pub repo_dir: Option<PathBuf>,
-    /// State: pools' directories, the ledger, serial logs, the repository cache.
+    /// State: pools' directories, serial logs, the repository cache.
     pub state_dir: PathBuf,
+    /// Where prepared repositories are cached (default: the state directory's `cache/`).
+    pub repo_cache: Option<PathBuf>,
     pub builds_pool: String,
     pub images_pool: String,
+    /// The host-wide capacity ledger's directory: every prae on the host must use the same
+    /// one (`PRAE_LEDGER_DIR`; default `/run/prae` for root, `$XDG_RUNTIME_DIR/prae` otherwise,
+    /// else the state directory). A private directory makes a separate (fake) host, for tests.
+    pub ledger_dir: PathBuf,
     /// Caps on what builds may use on this host (below the node's capacity).
     pub max_memory_kib: Option<u64>,
     pub max_vcpus: Option<u32>,
@@ -88,6 +94,11 @@ pub struct BuildConfig {
     pub shutdown_timeout: Duration,
     /// Flatten and submit the image (false: measure only, e.g. for calibration).
     pub keep_image: bool,
+}
+
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 /// Default state directory: `/var/lib/prae` for root, `$XDG_STATE_HOME/prae` otherwise.
@@ -113,15 +124,25 @@ impl BuildConfig {
                 })?),
                 _ => None,
             };
+        let ledger_dir = match std::env::var_os("PRAE_LEDGER_DIR") {
+            Some(d) if !d.is_empty() => PathBuf::from(d),
+            _ if is_root() => PathBuf::from("/run/prae"),
+            _ => std::env::var_os("XDG_RUNTIME_DIR")
+                .filter(|d| !d.is_empty())
+                .map(|d| PathBuf::from(d).join("prae"))
+                .unwrap_or_else(|| state_dir.clone()),
+        };
         Ok(BuildConfig {
+            ledger_dir,
             base_dir: None,
             repo_dir: None,
+            repo_cache: None,
             state_dir,
             builds_pool: "prae-builds".into(),
             images_pool: "images".into(),
             max_memory_kib,
             max_vcpus,
-            agent_timeout: Duration::from_secs(300),
+            agent_timeout: Duration::from_secs(600),
             install_timeout: Duration::from_secs(1800),
             shutdown_timeout: Duration::from_secs(90),
             keep_image: true,
@@ -129,7 +150,9 @@ impl BuildConfig {
     }
 
     pub fn cache_dir(&self) -> PathBuf {
-        self.state_dir.join("cache")
+        self.repo_cache
+            .clone()
+            .unwrap_or_else(|| self.state_dir.join("cache"))
     }
     pub fn logs_dir(&self) -> PathBuf {
         self.state_dir.join("logs")
@@ -141,7 +164,7 @@ impl BuildConfig {
         self.state_dir.join("pools").join(&self.images_pool)
     }
     pub fn ledger(&self) -> Ledger {
-        Ledger::new(&self.state_dir)
+        Ledger::new(&self.ledger_dir)
     }
 }
 
@@ -328,8 +351,8 @@ fn now_unix() -> i64 {
         .unwrap_or(0)
 }
 
-/// The base image directory, checked.
-fn check_base(cfg: &BuildConfig) -> Result<PathBuf> {
+/// The base image directory, checked (it has `base.qcow2`, `vmlinuz`, `initrd.img`).
+pub fn check_base(cfg: &BuildConfig) -> Result<PathBuf> {
     let Some(base) = cfg.base_dir.clone() else {
         return Err(Error::Invalid(
             "no base image directory: give --base DIR or PRAE_BASE_DIR (the directory \
@@ -917,7 +940,11 @@ impl Build<'_> {
         ));
         v.serial_log = Some(log_path.to_path_buf());
         let xml = template::render(template_name, &v)?;
-        let rewritten = domain::rewrite(&xml, &alloc)?;
+        // prae's metadata in the domain names the build: the ownership marker cleanup checks.
+        let mut marked = alloc.clone();
+        marked.provenance.reason =
+            format!("{}; {}", marked.provenance.reason, build_marker(&self.name));
+        let rewritten = domain::rewrite(&xml, &marked)?;
         self.emit(
             Step::Define,
             format!(

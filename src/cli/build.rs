@@ -29,11 +29,17 @@ pub struct BuildEnvArgs {
     /// History database [default: the state directory's prae.db].
     #[arg(long, env = "PRAE_DB")]
     pub db: Option<PathBuf>,
-    /// Storage pool of the images.
+    /// Repository cache directory [default: the state directory's cache/].
+    #[arg(long, env = "PRAE_REPO_CACHE")]
+    pub repo_cache: Option<PathBuf>,
+    /// Storage pool of the images (a dir pool, created when missing).
     #[arg(long, default_value = "images")]
     pub images_pool: String,
+    /// Storage pool of the build overlays (a dir pool, created when missing).
+    #[arg(long, default_value = "prae-builds")]
+    pub builds_pool: String,
     /// Seconds to wait for the guest agent after start.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 600)]
     pub agent_timeout: u64,
     /// Seconds the install may take.
     #[arg(long, default_value_t = 1800)]
@@ -50,6 +56,8 @@ impl BuildEnvArgs {
         cfg.base_dir = self.base.clone();
         cfg.repo_dir = self.repo.clone();
         cfg.images_pool = self.images_pool.clone();
+        cfg.builds_pool = self.builds_pool.clone();
+        cfg.repo_cache = self.repo_cache.clone();
         cfg.agent_timeout = Duration::from_secs(self.agent_timeout);
         cfg.install_timeout = Duration::from_secs(self.install_timeout);
         Ok(cfg)
@@ -219,6 +227,7 @@ pub fn run_build(uri: Option<&str>, a: &BuildArgs) -> Result<()> {
     let mut cfg = a.env.config()?;
     cfg.keep_image = !a.no_image;
     let hv = connect(uri)?;
+    build::check_base(&cfg)?;
     let mut store = a.env.store(&cfg)?;
     let reporter = Reporter::new(a.format);
     let r = build::request_image_build(&hv, &mut store, &cfg, &req, &reporter);
