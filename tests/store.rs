@@ -467,6 +467,93 @@ fn export_round_trips_every_sample() {
 }
 
 #[test]
+fn export_then_import_restores_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = Store::in_memory().unwrap();
+    a.import_trace(
+        TraceFormat::Bitbrains,
+        &traces("bitbrains-rnd/2013-7-vm11.csv.gz"),
+    )
+    .unwrap();
+    a.import_trace(
+        TraceFormat::Nab,
+        &traces("nab-aws/ec2_network_in_257a54.csv"),
+    )
+    .unwrap();
+    let cmd = a.subject(SubjectKind::Command, "tar -c \"a,b\"").unwrap();
+    a.append_samples(
+        cmd,
+        &[UsageSample {
+            timestamp: 3,
+            interval_s: 2,
+            cpu_time_ns: 1,
+            cpu_percent: Some(0.1 + 0.2),
+            ..Default::default()
+        }],
+    )
+    .unwrap();
+    let csv = dir.path().join("h.csv");
+    let mut f = std::fs::File::create(&csv).unwrap();
+    a.export_csv(None, &mut f).unwrap();
+    drop(f);
+
+    let mut b = Store::in_memory().unwrap();
+    let reports = b.import_csv(&csv, 1000).unwrap();
+    let got: Vec<(SubjectKind, &str, usize)> = reports
+        .iter()
+        .map(|r| (r.kind, r.subject.as_str(), r.inserted))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (SubjectKind::Command, "tar -c \"a,b\"", 1),
+            (SubjectKind::Trace, "bitbrains/2013-7-vm11.csv.gz", 8250),
+            (SubjectKind::Trace, "nab/ec2_network_in_257a54.csv", 4032),
+        ]
+    );
+    assert!(
+        b.import_csv(&csv, 1000)
+            .unwrap()
+            .iter()
+            .all(|r| r.inserted == 0)
+    );
+    for sa in a.subjects().unwrap() {
+        let sb = b.find_subject(sa.kind, &sa.key).unwrap().unwrap();
+        assert_eq!(a.samples(sa.id, ..).unwrap(), b.samples(sb, ..).unwrap());
+        for field in Field::ALL {
+            assert_eq!(
+                a.series(sa.id, field).unwrap(),
+                b.series(sb, field).unwrap(),
+                "{} {}",
+                sa.key,
+                field.as_str()
+            );
+        }
+    }
+
+    std::fs::write(&csv, "timestamp,value\n").unwrap();
+    let e = b.import_csv(&csv, 10).unwrap_err().to_string();
+    assert!(
+        e.starts_with(&format!("{}:1: not a prae history export", csv.display())),
+        "{e}"
+    );
+    std::fs::write(
+        &csv,
+        format!(
+            "{}\ntrace,k,1,300,,,,,,,\ntrace,k,2,300,,x,,,,,\n",
+            store::export_header()
+        ),
+    )
+    .unwrap();
+    let e = b.import_csv(&csv, 10).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        format!("{}:3: cpu_percent 'x' is not a percentage", csv.display())
+    );
+    assert!(b.find_subject(SubjectKind::Trace, "k").unwrap().is_none());
+}
+
+#[test]
 fn cli_imports_lists_and_exports() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("h.db");
@@ -570,7 +657,54 @@ fn cli_imports_lists_and_exports() {
     assert_eq!(text(&o.stderr), "prae: subject 'nope' not found\n");
     let o = prae(&["history", "--db", db_s, "import", "--format", "csv", vm_s]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("unknown trace format 'csv'"));
+    assert!(
+        text(&o.stderr)
+            .contains("unknown format 'csv' (expected bitbrains, nab, planetlab or prae)"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    // Export everything, import it into a new database as `prae`, export again: same bytes.
+    let all = dir.path().join("all.csv");
+    let o = prae(&[
+        "history",
+        "--db",
+        db_s,
+        "export",
+        "-o",
+        all.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let db2 = dir.path().join("h2.db");
+    let o = prae(&[
+        "history",
+        "--db",
+        db2.to_str().unwrap(),
+        "import",
+        "--format",
+        "prae",
+        all.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("8260 samples imported") && out.contains("4719 samples imported"),
+        "{out}"
+    );
+    let again = dir.path().join("again.csv");
+    let o = prae(&[
+        "history",
+        "--db",
+        db2.to_str().unwrap(),
+        "export",
+        "-o",
+        again.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        std::fs::read(&all).unwrap() == std::fs::read(&again).unwrap(),
+        "export -> import prae -> export changed the CSV"
+    );
 
     // A failing file is reported and the others still import.
     let bad = dir.path().join("bad");

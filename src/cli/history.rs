@@ -29,9 +29,9 @@ pub enum HistoryCommand {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// Trace format: bitbrains (gzip'd or plain), nab or planetlab.
+    /// Format: bitbrains (gzip'd or plain), nab, planetlab, or prae (a `prae history export`).
     #[arg(long, value_parser = parse_format)]
-    pub format: TraceFormat,
+    pub format: ImportFormat,
     /// Trace files.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
@@ -63,8 +63,20 @@ pub struct ListArgs {
     pub json: bool,
 }
 
-fn parse_format(s: &str) -> std::result::Result<TraceFormat, String> {
-    s.parse().map_err(|e: Error| e.to_string())
+/// What `prae history import` reads: a trace format, or prae's own CSV export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportFormat {
+    Trace(TraceFormat),
+    Prae,
+}
+
+fn parse_format(s: &str) -> std::result::Result<ImportFormat, String> {
+    if s.eq_ignore_ascii_case("prae") {
+        return Ok(ImportFormat::Prae);
+    }
+    s.parse::<TraceFormat>()
+        .map(ImportFormat::Trace)
+        .map_err(|_| format!("unknown format '{s}' (expected bitbrains, nab, planetlab or prae)"))
 }
 fn parse_kind(s: &str) -> std::result::Result<SubjectKind, String> {
     s.parse().map_err(|e: Error| e.to_string())
@@ -104,15 +116,24 @@ fn import(store: &mut Store, a: &ImportArgs) -> Result<()> {
     let mut out = std::io::stdout().lock();
     let io = |e| Error::io("standard output", e);
     for path in &a.paths {
-        match store.import_trace_with(a.format, path, a.batch_size) {
-            Ok(r) if a.json => {
-                let s = serde_json::to_string(&r)
-                    .map_err(|e| Error::Invalid(format!("cannot encode JSON: {e}")))?;
-                writeln!(out, "{s}").map_err(io)?;
-            }
-            Ok(r) => {
-                out.write_all(describe_import(path, &r).as_bytes())
-                    .map_err(io)?;
+        let result = match a.format {
+            ImportFormat::Trace(f) => store
+                .import_trace_with(f, path, a.batch_size)
+                .map(|r| vec![r]),
+            ImportFormat::Prae => store.import_csv(path, a.batch_size),
+        };
+        match result {
+            Ok(reports) => {
+                for r in reports {
+                    if a.json {
+                        let s = serde_json::to_string(&r)
+                            .map_err(|e| Error::Invalid(format!("cannot encode JSON: {e}")))?;
+                        writeln!(out, "{s}").map_err(io)?;
+                    } else {
+                        out.write_all(describe_import(path, &r).as_bytes())
+                            .map_err(io)?;
+                    }
+                }
                 out.flush().map_err(io)?;
             }
             Err(e) => {
@@ -150,7 +171,12 @@ pub fn describe_import(path: &Path, r: &ImportReport) -> String {
             span(l - f)
         );
     }
-    s += &format!(" -> {} [{}]\n", r.subject, r.fields.join(", "));
+    s += &format!(
+        " -> {} {} [{}]\n",
+        r.kind.as_str(),
+        r.subject,
+        r.fields.join(", ")
+    );
     for g in c.gaps.iter().take(10) {
         s += &format!(
             "  gap: {} s after {} UTC\n",

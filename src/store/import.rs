@@ -19,8 +19,11 @@ pub const DEFAULT_BATCH: usize = 5000;
 /// What an import did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImportReport {
+    /// `bitbrains`, `nab`, `planetlab`, or `prae` (prae's own CSV export).
     pub format: &'static str,
-    /// The subject (kind `trace`) the samples went to.
+    /// The kind of the subject the samples went to (`trace` for trace files).
+    pub kind: SubjectKind,
+    /// The subject's key.
     pub subject: String,
     /// Data rows in the file.
     pub rows: usize,
@@ -92,6 +95,7 @@ impl Store {
         }
         let report = ImportReport {
             format: format.as_str(),
+            kind: SubjectKind::Trace,
             subject: key,
             rows: parsed.samples.len(),
             inserted,
@@ -113,6 +117,93 @@ impl Store {
         .map_err(e)?;
         tx.commit().map_err(e)?;
         Ok(report)
+    }
+
+    /// Imports a file written by [`Store::export_csv`] (any number of subjects; empty cells
+    /// stay unmeasured), `batch` samples per transaction; one report per subject, in file
+    /// order. Re-importing adds nothing.
+    pub fn import_csv(&mut self, path: &Path, batch: usize) -> Result<Vec<ImportReport>> {
+        if batch == 0 {
+            return Err(Error::Invalid("batch size must be at least 1".into()));
+        }
+        let shown = path.display().to_string();
+        let text = read_text(path)?;
+        let mut lines = text.lines().enumerate();
+        match lines.next() {
+            Some((_, h)) if h.trim_end() == export_header() => {}
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "{shown}:1: not a prae history export (expected the header '{}')",
+                    export_header()
+                )));
+            }
+        }
+        type Group = (SubjectKind, String, Vec<(UsageSample, Fields)>);
+        let mut groups: Vec<Group> = Vec::new();
+        for (n, l) in lines.filter(|(_, l)| !l.trim().is_empty()) {
+            let (kind, key, sample, fields) = parse_export_row(l)
+                .map_err(|m| Error::Invalid(format!("{shown}:{}: {m}", n + 1)))?;
+            super::validate_key(&key)
+                .map_err(|e| Error::Invalid(format!("{shown}:{}: {e}", n + 1)))?;
+            match groups.last_mut() {
+                Some((k, kk, v)) if *k == kind && *kk == key => v.push((sample, fields)),
+                _ => groups.push((kind, key, vec![(sample, fields)])),
+            }
+        }
+        let name = self.name.clone();
+        let e = |e| self_err(&name, e);
+        let mut reports = Vec::new();
+        for (kind, key, rows) in groups {
+            let period = rows
+                .iter()
+                .map(|(s, _)| s.interval_s)
+                .filter(|&i| i > 0)
+                .min()
+                .unwrap_or(300);
+            let continuity = trace::continuity(rows.iter().map(|(s, _)| s.timestamp), period);
+            let tx = self.write_tx(false)?;
+            let subject = subject_in(&tx, kind, &key).map_err(e)?;
+            tx.commit().map_err(e)?;
+            let mut inserted = 0;
+            for chunk in rows.chunks(batch) {
+                let tx = self.write_tx(false)?;
+                for (s, f) in chunk {
+                    inserted +=
+                        insert_samples(&tx, subject, std::slice::from_ref(s), *f).map_err(e)?;
+                }
+                tx.commit().map_err(e)?;
+            }
+            let fields = rows
+                .iter()
+                .fold(Fields::default(), |acc, (_, f)| acc.union(*f));
+            reports.push(ImportReport {
+                format: "prae",
+                kind,
+                subject: key,
+                rows: rows.len(),
+                inserted,
+                skipped: rows.len() - inserted,
+                fields: field_names(fields),
+                continuity,
+                note: None,
+            });
+        }
+        if reports.is_empty() {
+            return Err(Error::Invalid(format!("{shown}: no samples")));
+        }
+        let tx = self.write_tx(false)?;
+        audit_in(
+            &tx,
+            super::now(),
+            &super::current_user(),
+            "history.import",
+            &serde_json::json!({"format": "prae", "subjects": reports.len(),
+                                "rows": reports.iter().map(|r| r.rows).sum::<usize>(),
+                                "inserted": reports.iter().map(|r| r.inserted).sum::<usize>()}),
+        )
+        .map_err(e)?;
+        tx.commit().map_err(e)?;
+        Ok(reports)
     }
 
     /// Writes the samples of one subject (or all) as CSV with [`export_header`]; NULL fields
@@ -180,18 +271,55 @@ pub fn export_header() -> &'static str {
 pub fn parse_export_line(
     line: &str,
 ) -> std::result::Result<(SubjectKind, String, UsageSample), String> {
+    parse_export_row(line).map(|(k, key, s, _)| (k, key, s))
+}
+
+/// [`parse_export_line`] with the fields the row measures (its non-empty cells).
+pub fn parse_export_row(
+    line: &str,
+) -> std::result::Result<(SubjectKind, String, UsageSample, Fields), String> {
     let cells = split_csv(line)?;
     if cells.len() != 11 {
         return Err(format!("expected 11 columns, found {}", cells.len()));
     }
     let kind: SubjectKind = cells[0].parse().map_err(|e: Error| e.to_string())?;
-    let int = |i: usize| -> std::result::Result<u64, String> {
+    const NAMES: [&str; 11] = [
+        "kind",
+        "key",
+        "timestamp",
+        "interval_s",
+        "cpu_time_ns",
+        "cpu_percent",
+        "memory_used_kib",
+        "disk_read_bytes",
+        "disk_write_bytes",
+        "net_rx_bytes",
+        "net_tx_bytes",
+    ];
+    let mut fields = Fields::default();
+    let mut int = |i: usize, f: Fields| -> std::result::Result<u64, String> {
         if cells[i].is_empty() {
             return Ok(0);
         }
+        fields = fields.union(f);
         cells[i]
             .parse()
-            .map_err(|_| format!("column {} '{}' is not a count", i + 1, cells[i]))
+            .map_err(|_| format!("{} '{}' is not a count", NAMES[i], cells[i]))
+    };
+    let cpu_time_ns = int(4, Fields::CPU_TIME)?;
+    let memory_used_kib = int(6, Fields::MEMORY)?;
+    let disk_read_bytes = int(7, Fields::DISK_READ)?;
+    let disk_write_bytes = int(8, Fields::DISK_WRITE)?;
+    let net_rx_bytes = int(9, Fields::NET_RX)?;
+    let net_tx_bytes = int(10, Fields::NET_TX)?;
+    let cpu_percent = if cells[5].is_empty() {
+        None
+    } else {
+        fields = fields.union(Fields::CPU_PERCENT);
+        match cells[5].parse::<f64>() {
+            Ok(v) if v.is_finite() && v >= 0.0 => Some(v),
+            _ => return Err(format!("cpu_percent '{}' is not a percentage", cells[5])),
+        }
     };
     let sample = UsageSample {
         timestamp: cells[2]
@@ -199,24 +327,16 @@ pub fn parse_export_line(
             .map_err(|_| format!("timestamp '{}' is not an integer", cells[2]))?,
         interval_s: cells[3]
             .parse()
-            .map_err(|_| format!("interval '{}' is not an integer", cells[3]))?,
-        cpu_time_ns: int(4)?,
-        cpu_percent: if cells[5].is_empty() {
-            None
-        } else {
-            Some(
-                cells[5]
-                    .parse()
-                    .map_err(|_| format!("cpu_percent '{}' is not a number", cells[5]))?,
-            )
-        },
-        memory_used_kib: int(6)?,
-        disk_read_bytes: int(7)?,
-        disk_write_bytes: int(8)?,
-        net_rx_bytes: int(9)?,
-        net_tx_bytes: int(10)?,
+            .map_err(|_| format!("interval_s '{}' is not an integer", cells[3]))?,
+        cpu_time_ns,
+        cpu_percent,
+        memory_used_kib,
+        disk_read_bytes,
+        disk_write_bytes,
+        net_rx_bytes,
+        net_tx_bytes,
     };
-    Ok((kind, cells[1].clone(), sample))
+    Ok((kind, cells[1].clone(), sample, fields))
 }
 
 fn csv_quote(s: &str) -> String {

@@ -30,7 +30,7 @@ pub mod live;
 mod schema;
 pub mod trace;
 
-pub use import::{DEFAULT_BATCH, ImportReport, export_header, parse_export_line};
+pub use import::{DEFAULT_BATCH, ImportReport, export_header, parse_export_line, parse_export_row};
 pub use schema::{APPLICATION_ID, MIGRATIONS, current_version, migrate};
 pub use trace::{Continuity, Fields, Gap, TraceFormat};
 
