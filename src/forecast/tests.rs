@@ -69,7 +69,8 @@ fn wwwusage_matches_r() {
 }
 
 /// R: `auto.arima(log(AirPassengers))` is ARIMA(0,1,1)(0,1,1)[12] with ma1 -0.4018 and sma1
-/// -0.5569, log likelihood 244.70.
+/// -0.5569, log likelihood 244.70, sigma^2 0.001371 (forecast's bias-corrected value of
+/// `stats::arima`'s 0.001348: 0.001348 * 131 / 129).
 #[test]
 fn airpassengers_is_the_airline_model() {
     let lx: Vec<f64> = AIRPASSENGERS.iter().map(|v| v.ln()).collect();
@@ -79,6 +80,7 @@ fn airpassengers_is_the_airline_model() {
     assert!((fit.coefficient("ma1").unwrap() + 0.4018).abs() < 0.005);
     assert!((fit.coefficient("sma1").unwrap() + 0.5569).abs() < 0.005);
     assert!((fit.loglik() - 244.70).abs() < 0.05);
+    assert!((fit.sigma2() - 0.001371).abs() < 2e-5, "{}", fit.sigma2());
     let fc = fit.forecast(24, &[95.0]).unwrap();
     // the seasonal pattern continues: July above November in both forecast years
     // (the series ends in December, so step 7 is July and step 11 November)
@@ -260,7 +262,7 @@ fn sarima_refuses_overlong_periods() {
 fn awkward_inputs_never_panic() {
     let mut rng = Lcg(2024);
     let mut ok = 0;
-    for case in 0..90 {
+    for case in 0..48 {
         let n = 4 + (rng.uniform() * 70.0) as usize;
         let scale = [1.0, 1e-9, 1e9, 1e15][case % 4];
         let mut level = 0.0;
@@ -308,7 +310,7 @@ fn awkward_inputs_never_panic() {
             }
         }
     }
-    assert!(ok > 150, "only {ok} fits succeeded");
+    assert!(ok > 80, "only {ok} fits succeeded");
 }
 
 /// The benchmark series against statsforecast's AutoARIMA with R's approximation rule
