@@ -13,12 +13,19 @@ step "install libvirt and QEMU"
 bash tests/lab/install.sh
 
 step "start libvirtd"
+# This run's own record of what it started, so the stop below stops only that.
+PRAE_LAB_PIDS=$(mktemp)
+export PRAE_LAB_PIDS
+trap 'bash tests/lab/stop-libvirtd.sh; rm -f "$PRAE_LAB_PIDS"' EXIT
 bash tests/lab/start-libvirtd.sh
-trap 'bash tests/lab/stop-libvirtd.sh' EXIT
 
 step "build the lab guest"
 guest=$(bash tests/lab/build-guest.sh | tail -n 1)
 export PRAE_LAB=1 PRAE_LAB_GUEST="$guest"
+
+step "build the Debian 12 image-build guest"
+debian=$(bash tests/lab/build-debian.sh | tail -n 1)
+export PRAE_LAB_DEBIAN="$debian"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -14,14 +14,12 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/../.."
 
-state=${PRAE_LAB_DIR:-/var/tmp/prae-lab}/started.pids
-before=$(cat "$state" 2>/dev/null || true)
+# A state file of this run's own: stop-libvirtd.sh then stops only what this run started.
+PRAE_LAB_PIDS=$(mktemp)
+export PRAE_LAB_PIDS
 "$here/start-libvirtd.sh"
-after=$(cat "$state" 2>/dev/null || true)
 status=0
 PRAE_LAB=1 cargo test --test corpus qemu_system_relative -- --nocapture "$@" || status=$?
-# Stop daemons only when this run started them (the state file grew).
-if [ "$before" != "$after" ]; then
-  "$here/stop-libvirtd.sh"
-fi
+"$here/stop-libvirtd.sh"
+rm -f "$PRAE_LAB_PIDS"
 exit $status

@@ -11,12 +11,13 @@
 # The lab's guests use plain file paths (kernel, initrd, disks, serial log): no storage pool, and
 # in particular no `default` pool, is needed; a missing default pool is not an error.
 #
-# Env: PRAE_LAB_DIR (default /var/tmp/prae-lab), PRAE_LAB_WAIT (seconds, default 30).
+# Env: PRAE_LAB_DIR (default /var/tmp/prae-lab), PRAE_LAB_WAIT (seconds, default 30),
+# PRAE_LAB_PIDS (the state file; default $PRAE_LAB_DIR/started.pids).
 set -euo pipefail
 
 lab_dir=${PRAE_LAB_DIR:-/var/tmp/prae-lab}
 wait_secs=${PRAE_LAB_WAIT:-30}
-state=$lab_dir/started.pids
+state=${PRAE_LAB_PIDS:-$lab_dir/started.pids}
 conf=/etc/libvirt/qemu.conf
 uri=qemu:///system
 

@@ -6,12 +6,13 @@
 # were already running when start-libvirtd.sh ran are not in the state file and are left alone.
 # Idempotent: with nothing recorded it does nothing.
 #
-# Env: PRAE_LAB_DIR (default /var/tmp/prae-lab), PRAE_LAB_WAIT (seconds, default 30).
+# Env: PRAE_LAB_DIR (default /var/tmp/prae-lab), PRAE_LAB_WAIT (seconds, default 30),
+# PRAE_LAB_PIDS (the state file; default $PRAE_LAB_DIR/started.pids).
 set -euo pipefail
 
 lab_dir=${PRAE_LAB_DIR:-/var/tmp/prae-lab}
 wait_secs=${PRAE_LAB_WAIT:-30}
-state=$lab_dir/started.pids
+state=${PRAE_LAB_PIDS:-$lab_dir/started.pids}
 uri=qemu:///system
 
 if [ ! -s "$state" ]; then
