@@ -24,6 +24,11 @@
 //! engine replays [`Field::CpuCores`] where present and [`Field::CpuPercent`] otherwise, and
 //! [`Field::Memory`] in KiB. Trace mappings are in [`trace`]; live samples from libvirt's
 //! cumulative counters are made by [`live::sample_between`].
+//!
+//! # Files
+//! [`Store::import_trace`] reads Bitbrains, NAB and PlanetLab files; [`Store::export_csv`]
+//! writes samples as CSV ([`export_header`]; unmeasured fields are empty cells) and
+//! [`Store::import_csv`] reads that back, so export -> import -> export is byte-identical.
 
 mod import;
 pub mod live;
