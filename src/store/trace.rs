@@ -1,6 +1,6 @@
 //! Trace formats: pure line parsers and the mapping of each format onto [`UsageSample`].
 //!
-//! Nothing here touches a file; [`super::import`] reads the files and hands lines over. Every
+//! Nothing here touches a file; `Store::import_trace` reads the files and hands lines over. Every
 //! parser returns a one-line error without a location; the caller prefixes `file:line`.
 //!
 //! # How traces map onto samples
@@ -10,10 +10,10 @@
 //!
 //! | format | field in the file | sample field |
 //! |---|---|---|
-//! | bitbrains | CPU usage [MHz] / (capacity [MHz] / cores) = cores busy | `cpu_time_ns` = cores busy x 300 s |
-//! | bitbrains | CPU usage [%] | `cpu_percent` |
-//! | bitbrains | memory usage [KB] | `memory_used_kib` |
-//! | bitbrains | disk read/write [KB/s], network rx/tx [KB/s] | `disk_*_bytes`, `net_*_bytes` = rate x 1024 x 300 s |
+//! | bitbrains | `CPU usage [MHz]` / (`CPU capacity [MHz]` / `CPU cores`) = cores busy | `cpu_time_ns` = cores busy x 300 s |
+//! | bitbrains | `CPU usage [%]` | `cpu_percent` |
+//! | bitbrains | `Memory usage [KB]` | `memory_used_kib` |
+//! | bitbrains | disk read/write, network received/transmitted (`KB/s`) | `disk_*_bytes`, `net_*_bytes` = rate x 1024 x 300 s |
 //! | nab `*cpu_utilization*` (and any unknown name) | value (%) | `cpu_percent` |
 //! | nab `*disk_write_bytes*` | value (bytes in the 5-minute period, CloudWatch's sum) | `disk_write_bytes` |
 //! | nab `*network_in*` / `*NetworkIn*` | value (bytes in the period) | `net_rx_bytes` |
