@@ -36,14 +36,31 @@
 //!   stationary by the PACF transform, MA parts made invertible. `sigma2`, log-likelihood, AIC,
 //!   AICc and BIC are computed as forecast's `Arima`/`auto.arima` report them (`sigma2` is
 //!   forecast's bias-corrected value).
-//! - The search is `auto.arima`'s: KPSS for `d`, STL seasional strength > 0.64 for `D`, the
+//! - The search is `auto.arima`'s: KPSS for `d`, STL seasonal strength > 0.64 for `D`, the
 //!   stepwise Hyndman-Khandakar search with R's starting models and moves, CSS approximation
 //!   when `n > 150` or `m > 12`, near-unit-root rejection, final refit by maximum likelihood.
 //! - Forecasts are R's `predict.Arima`/`forecast.Arima`: Kalman predictions, variances scaled by
 //!   `sigma2`, normal intervals.
 //!
 //! Checked in the tests: `auto.arima(WWWusage)` (ARIMA(1,1,1), coefficients, sigma^2, loglik,
-//! AICc), `auto.arima(log(AirPassengers))` (the airline model), `arima(lh, c(1,0,0))`.
+//! AIC, AICc, BIC, the first forecast and its intervals), `auto.arima(log(AirPassengers))` (the
+//! airline model, its coefficients, loglik, sigma^2), `arima(lh, c(1,0,0))`, `ndiffs`/`nsdiffs`
+//! on both series; and against statsforecast's AutoARIMA (R's approximation rule) on the 67
+//! benchmark series in `tests/fixtures/forecast/`.
+//!
+//! # Where it differs from R, on purpose
+//! - Only the defaults' tests are implemented: KPSS for `d`, seasonal strength for `D`; the
+//!   search is stepwise only (no exhaustive `stepwise = FALSE`), no Box-Cox.
+//! - The coefficient R calls `intercept` is named `mean` (as forecast prints it).
+//! - A Hessian is called singular after its diagonal is equilibrated, so a mean of 1e7 does not
+//!   make a well-determined fit look singular (R rejects such fits).
+//! - The Kalman filter stops updating the covariance once it has reached its steady state
+//!   (gain and `M` unchanged to 1e-13 on two observations) until a gap needs it again; the CSS
+//!   objective differences the series once instead of per evaluation. Both change results only
+//!   in the last digits.
+//! - Gaps are filled by linear interpolation before STL (forecast uses `na.interp`).
+//! - At most [`MAX_ARMA_STATES`] ARMA states (`max(p + mP, q + mQ + 1)`): Gardner's
+//!   algorithm needs memory growing with the fourth power of it.
 //!
 //! # Long seasonal periods
 //! A daily cycle at 5-minute sampling is a period of 288. SARIMA at that period needs a state of
@@ -78,6 +95,9 @@ use poly::Arma;
 
 /// The fewest non-missing observations a series must have.
 pub const MIN_OBSERVATIONS: usize = 4;
+
+/// The most ARMA states a model may have, `max(p + mP, q + mQ + 1)`.
+pub const MAX_ARMA_STATES: usize = arima::MAX_STATE;
 
 /// Converts plain values to a series, refusing NaN and infinities (use `Option` for gaps).
 pub fn values(x: &[f64]) -> Result<Vec<Option<f64>>> {
@@ -131,7 +151,7 @@ pub trait Forecaster {
     fn fit(&self, y: &[Option<f64>]) -> Result<FittedArima>;
 }
 
-/// An ARIMA(p,d,q)(P,D,Q)[m] with a fixed order (R's `forecast::Arima`).
+/// An ARIMA(p,d,q)(P,D,Q)\[m\] with a fixed order (R's `forecast::Arima`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArimaSpec {
     /// `[p, d, q]`.
@@ -156,7 +176,7 @@ impl ArimaSpec {
         }
     }
 
-    /// Adds a seasonal part (P,D,Q)[period].
+    /// Adds a seasonal part (P,D,Q)\[period\].
     pub fn seasonal(mut self, sp: usize, sd: usize, sq: usize, period: usize) -> ArimaSpec {
         self.seasonal = [sp, sd, sq];
         self.period = period;
