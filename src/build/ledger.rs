@@ -2,8 +2,8 @@
 //! on the host.
 //!
 //! The ledger is a JSON file (`reservations.json` in the state directory) changed only while an
-//! exclusive lock on `reservations.lock` is held (`flock`: one lock per open file, so two builds
-//! in one process exclude each other exactly as two processes do). A build reserves its vCPUs
+//! exclusive lock on `reservations.lock` is held ([`super::owner::LockFile`]: a file created
+//! exclusively, so two builds in one process exclude each other exactly as two processes do). A build reserves its vCPUs
 //! and memory before anything is created and releases them when it ends (the guard's `Drop`). A
 //! reservation whose owner process is gone (a killed prae) is dropped by the next reader, so
 //! capacity is never lost. A build that does not fit waits, polling once a second, until enough
@@ -61,19 +61,10 @@ impl Ledger {
         self.dir.join("reservations.json")
     }
 
-    fn lock(&self) -> Result<File> {
+    fn lock(&self) -> Result<super::owner::LockFile> {
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| Error::io(self.dir.display().to_string(), e))?;
-        let path = self.dir.join("reservations.lock");
-        let f = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(path.display().to_string(), e))?;
-        f.lock()
-            .map_err(|e| Error::io(path.display().to_string(), e))?;
-        Ok(f)
+        super::owner::LockFile::acquire(&self.dir.join("reservations.lock"))
     }
 
     /// The live entries (dead owners dropped). Call with the lock held.

@@ -74,6 +74,68 @@ fn start_time(pid: u32) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// An exclusive lock between processes and threads: a file created with `O_EXCL` holding its
+/// owner (`<pid> <start>`), removed when dropped. A lock whose owner process is gone (a killed
+/// prae) is broken by the next process that wants it. (A tiny window remains in which two
+/// waiters judge the same stale lock dead at once; it needs a kill and two waiters together.)
+#[derive(Debug)]
+pub struct LockFile {
+    path: std::path::PathBuf,
+}
+
+impl LockFile {
+    /// Waits (polling every 20 ms) until the lock at `path` is ours.
+    pub fn acquire(path: &std::path::Path) -> crate::Result<LockFile> {
+        use std::io::Write;
+        let me = Owner::current();
+        loop {
+            match std::fs::File::options()
+                .write(true)
+                .create_new(true)
+                .open(path)
+            {
+                Ok(mut f) => {
+                    f.write_all(format!("{} {}\n", me.pid, me.start).as_bytes())
+                        .map_err(|e| crate::Error::io(path.display().to_string(), e))?;
+                    return Ok(LockFile {
+                        path: path.to_path_buf(),
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let text = std::fs::read_to_string(path).unwrap_or_default();
+                    let mut it = text.split_whitespace();
+                    let holder = match (it.next().map(str::parse), it.next().map(str::parse)) {
+                        (Some(Ok(pid)), Some(Ok(start))) => Some(Owner { pid, start }),
+                        _ => None,
+                    };
+                    let stale = match holder {
+                        Some(o) => !o.alive(),
+                        // Being written, or damaged: stale once it is old.
+                        None => std::fs::metadata(path)
+                            .and_then(|m| m.modified())
+                            .ok()
+                            .and_then(|t| t.elapsed().ok())
+                            .is_some_and(|age| age > std::time::Duration::from_secs(10)),
+                    };
+                    if stale {
+                        log::warn!("breaking the stale lock {} ({text:?})", path.display());
+                        let _ = std::fs::remove_file(path);
+                        continue;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(crate::Error::io(path.display().to_string(), e)),
+            }
+        }
+    }
+}
+
+impl Drop for LockFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +175,25 @@ mod tests {
             start: me.start + 1,
         };
         assert!(!other.alive());
+    }
+
+    #[test]
+    fn lock_files_exclude_and_stale_ones_are_broken() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.lock");
+        std::fs::write(&p, format!("{} 1\n", u32::MAX - 1)).unwrap();
+        let l = LockFile::acquire(&p).unwrap();
+        let n = std::sync::atomic::AtomicU32::new(0);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let _l2 = LockFile::acquire(&p).unwrap();
+                n.store(2, std::sync::atomic::Ordering::SeqCst);
+            });
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            assert_eq!(n.load(std::sync::atomic::Ordering::SeqCst), 0);
+            drop(l);
+        });
+        assert_eq!(n.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert!(!p.exists());
     }
 }

@@ -20,7 +20,6 @@ use super::owner::{Owner, REPO_WORK_PREFIX, owner_of};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -206,15 +205,7 @@ pub fn prepare(base: &Path, cache: &Path, package: &str, os: &str) -> Result<Rep
         return Ok(r);
     }
     std::fs::create_dir_all(cache).map_err(|e| Error::io(cache.display().to_string(), e))?;
-    let lock_path = cache.join("repo.lock");
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| Error::io(lock_path.display().to_string(), e))?;
-    lock.lock()
-        .map_err(|e| Error::io(lock_path.display().to_string(), e))?;
+    let _lock = super::owner::LockFile::acquire(&cache.join("repo.lock"))?;
     if let Some(r) = read_cached(&meta) {
         return Ok(r);
     }
