@@ -208,6 +208,23 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// Build domains of this test (their serial log is in its state directory).
+    fn domains(&self, hv: &Libvirt) -> Vec<String> {
+        hv.list_domains()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|d| {
+                d.name.starts_with("prae-build-")
+                    && hv
+                        .domain_xml(&d.name, prae::hypervisor::XmlKind::Inactive)
+                        .is_ok_and(|x| x.contains(self.state.path().to_str().unwrap()))
+            })
+            .map(|d| d.name)
+            .collect()
+    }
+}
+
 impl Drop for Lab {
     /// Removes this test's pools (and their volumes) from libvirt; the directory goes with
     /// the TempDir.
@@ -216,15 +233,9 @@ impl Drop for Lab {
             return;
         };
         let (b, i) = self.pools();
-        for d in hv.list_domains().unwrap_or_default() {
-            if d.name.starts_with("prae-build-")
-                && hv
-                    .domain_xml(&d.name, prae::hypervisor::XmlKind::Inactive)
-                    .is_ok_and(|x| x.contains(self.state.path().to_str().unwrap()))
-            {
-                let _ = hv.destroy(&d.name);
-                let _ = hv.undefine(&d.name);
-            }
+        for d in self.domains(&hv) {
+            let _ = hv.destroy(&d);
+            let _ = hv.undefine(&d);
         }
         for pool in [b, i] {
             for v in hv.volume_list(&pool).unwrap_or_default() {
@@ -597,4 +608,34 @@ fn builds_queue_instead_of_overcommitting() {
         reserved >= first_done,
         "the waiting build got its vCPU before the first one released it"
     );
+}
+
+#[test]
+fn agent_timeout_fails_the_build_and_leaves_nothing() {
+    let Some(lab) = lab("timeout") else { return };
+    let pools = lab.pools();
+    let mut args = build_args(&lab, &pools, "hello");
+    args.truncate(args.len() - 2);
+    args.extend(["--agent-timeout".into(), "2".into()]);
+    let o = lab
+        .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("timed out: the guest agent of prae-build-") && err.contains("within 2 s"),
+        "{err}"
+    );
+    let hv = Libvirt::open(Some(URI)).unwrap();
+    assert!(lab.domains(&hv).is_empty(), "a domain was left");
+    assert!(
+        hv.volume_list(&pools.0).unwrap().is_empty(),
+        "overlays left"
+    );
+    let store = Store::open(lab.state.path().join("prae.db")).unwrap();
+    let b = store.builds().unwrap();
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].state, prae::store::BuildState::Failed);
+    assert!(b[0].error.as_deref().unwrap_or("").contains("timed out"));
 }
