@@ -521,16 +521,25 @@ pub fn remove_leftovers(
     for p in repo::remove_leftovers(&cfg.cache_dir()) {
         removed.push(format!("directory {p}"));
     }
+    // Serial logs of failed or killed builds are kept for a week, for diagnosis.
     for entry in std::fs::read_dir(cfg.logs_dir())
         .into_iter()
         .flatten()
         .flatten()
     {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(b) = name.strip_suffix(".log") {
-            if dead(b, BUILD_PREFIX) {
-                let _ = std::fs::remove_file(entry.path());
-            }
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > Duration::from_secs(7 * 86_400));
+        if old
+            && name
+                .strip_suffix(".log")
+                .is_some_and(|b| dead(b, BUILD_PREFIX))
+        {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
     if let Some(store) = store {
@@ -756,8 +765,16 @@ pub fn request_image_build(
     );
     let problems = guard.clean();
     drop(reservation);
+    b.emit(
+        Step::Cleanup,
+        format!(
+            "released {max_vcpus} vCPU(s) and {}",
+            units::format_kib(memory_kib)
+        ),
+    );
     match result {
         Ok(mut r) => {
+            let _ = std::fs::remove_file(&log_path);
             for p in &problems {
                 r.manifest.log.push(format!("cleanup: {p}"));
             }
@@ -778,7 +795,15 @@ pub fn request_image_build(
                 &store::current_user(),
             );
             b.emit(Step::Failed, e.to_string());
-            let _ = std::fs::remove_file(&log_path);
+            if log_path.is_file() {
+                b.emit(
+                    Step::Failed,
+                    format!(
+                        "the guest's serial console is kept in {}",
+                        log_path.display()
+                    ),
+                );
+            }
             Err(e)
         }
     }
@@ -925,7 +950,6 @@ impl Build<'_> {
         let accel = hv.choose_virt_type();
         std::fs::create_dir_all(cfg.logs_dir())
             .map_err(|e| Error::io(cfg.logs_dir().display().to_string(), e))?;
-        guard.files.push(log_path.to_path_buf());
         let mut v = template::TemplateValues::new(&self.name, accel.virt_type, memory_kib, vcpus);
         v.max_vcpus = Some(max_vcpus);
         v.kernel = Some(base.join("vmlinuz"));
