@@ -85,13 +85,13 @@ impl Agent<'_> {
                             deadline.as_secs()
                         )));
                     }
-                    if let Ok(info) = self.hv.domain_info(self.domain) {
-                        if info.state != DomainState::Running {
-                            return Err(Error::Invalid(format!(
-                                "build guest {} stopped while booting ({:?})",
-                                self.domain, info.state
-                            )));
-                        }
+                    if let Ok(info) = self.hv.domain_info(self.domain)
+                        && info.state != DomainState::Running
+                    {
+                        return Err(Error::Invalid(format!(
+                            "build guest {} stopped while booting ({:?})",
+                            self.domain, info.state
+                        )));
                     }
                 }
             }

@@ -438,20 +438,19 @@ impl Guard<'_> {
                 .hv
                 .domain_info(&d)
                 .is_ok_and(|i| i.state != DomainState::Shutoff)
+                && let Err(e) = self.hv.destroy(&d)
             {
-                if let Err(e) = self.hv.destroy(&d) {
-                    problems.push(format!("destroy {d}: {e}"));
-                }
+                problems.push(format!("destroy {d}: {e}"));
             }
             if let Err(e) = self.hv.undefine(&d) {
                 problems.push(format!("undefine {d}: {e}"));
             }
         }
         for (pool, vol) in self.volumes.drain(..) {
-            if let Err(e) = self.hv.volume_delete(&pool, &vol) {
-                if !matches!(e, Error::NotFound(_)) {
-                    problems.push(format!("delete volume {vol}: {e}"));
-                }
+            if let Err(e) = self.hv.volume_delete(&pool, &vol)
+                && !matches!(e, Error::NotFound(_))
+            {
+                problems.push(format!("delete volume {vol}: {e}"));
             }
         }
         for f in self.files.drain(..) {

@@ -140,10 +140,10 @@ struct WorkDir(Option<PathBuf>);
 
 impl Drop for WorkDir {
     fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            if let Err(e) = std::fs::remove_dir_all(&p) {
-                log::warn!("cannot remove {}: {e}", p.display());
-            }
+        if let Some(p) = self.0.take()
+            && let Err(e) = std::fs::remove_dir_all(&p)
+        {
+            log::warn!("cannot remove {}: {e}", p.display());
         }
     }
 }
