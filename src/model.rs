@@ -274,33 +274,33 @@ impl ResourceProfile {
                 _ => {}
             }
         }
-        if let (Some(c), Some(m)) = (self.vcpus, self.max_vcpus) {
-            if c > m {
-                return Err(Invalid(format!("vcpus {c} exceeds max_vcpus {m}")));
-            }
+        if let (Some(c), Some(m)) = (self.vcpus, self.max_vcpus)
+            && c > m
+        {
+            return Err(Invalid(format!("vcpus {c} exceeds max_vcpus {m}")));
         }
         for (name, v) in [
             ("memory", self.memory_kib),
             ("current memory", self.current_memory_kib),
         ] {
-            if let Some(kib) = v {
-                if kib < MIN_MEMORY_KIB {
-                    return Err(Invalid(format!(
-                        "{name} {} is below the floor of {}",
-                        crate::units::format_kib(kib),
-                        crate::units::format_kib(MIN_MEMORY_KIB)
-                    )));
-                }
-            }
-        }
-        if let (Some(c), Some(m)) = (self.current_memory_kib, self.memory_kib) {
-            if c > m {
+            if let Some(kib) = v
+                && kib < MIN_MEMORY_KIB
+            {
                 return Err(Invalid(format!(
-                    "current memory {} exceeds memory {}",
-                    crate::units::format_kib(c),
-                    crate::units::format_kib(m)
+                    "{name} {} is below the floor of {}",
+                    crate::units::format_kib(kib),
+                    crate::units::format_kib(MIN_MEMORY_KIB)
                 )));
             }
+        }
+        if let (Some(c), Some(m)) = (self.current_memory_kib, self.memory_kib)
+            && c > m
+        {
+            return Err(Invalid(format!(
+                "current memory {} exceeds memory {}",
+                crate::units::format_kib(c),
+                crate::units::format_kib(m)
+            )));
         }
         if let Some(io) = &self.disk_iotune {
             let all = [
@@ -341,13 +341,13 @@ impl ResourceProfile {
                             "{dir} bandwidth average must be positive, got 0"
                         )));
                     }
-                    if let Some(p) = l.peak {
-                        if p < l.average {
-                            return Err(Invalid(format!(
-                                "{dir} bandwidth peak {p} is below its average {}",
-                                l.average
-                            )));
-                        }
+                    if let Some(p) = l.peak
+                        && p < l.average
+                    {
+                        return Err(Invalid(format!(
+                            "{dir} bandwidth peak {p} is below its average {}",
+                            l.average
+                        )));
                     }
                 }
             }

@@ -68,9 +68,9 @@ pub fn parse_size_kib(s: &str) -> Result<u64, Error> {
 
 /// Formats KiB the way an operator reads it: `512MiB`, `3GiB`, `1536KiB`.
 pub fn format_kib(kib: u64) -> String {
-    if kib != 0 && kib % (1024 * 1024) == 0 {
+    if kib != 0 && kib.is_multiple_of(1024 * 1024) {
         format!("{}GiB", kib / (1024 * 1024))
-    } else if kib != 0 && kib % 1024 == 0 {
+    } else if kib != 0 && kib.is_multiple_of(1024) {
         format!("{}MiB", kib / 1024)
     } else {
         format!("{kib}KiB")

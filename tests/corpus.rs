@@ -434,10 +434,10 @@ fn renamed(xml: &str, name: &str) -> String {
                 return format!("{}<name>{name}</name>{}", &xml[..before], &xml[after..]);
             }
             Event::End(_) => {
-                if depth == 2 {
-                    if let Some(start) = open_at {
-                        return format!("{}{name}{}", &xml[..start], &xml[before..]);
-                    }
+                if depth == 2
+                    && let Some(start) = open_at
+                {
+                    return format!("{}{name}{}", &xml[..start], &xml[before..]);
                 }
                 depth = depth.saturating_sub(1);
             }
@@ -1056,10 +1056,10 @@ fn run_corpus(
                 let Some(input) = &c.input else { continue };
                 let name = format!("prae-corpus-{prefix}-{i}");
                 let before = define_undefine(&h, input, &name);
-                if let Err(e) = &before {
-                    if e.starts_with("undefine:") {
-                        fail(&c.rel, "test:///default", e.clone());
-                    }
+                if let Err(e) = &before
+                    && e.starts_with("undefine:")
+                {
+                    fail(&c.rel, "test:///default", e.clone());
                 }
                 for (p, o) in c.profiles.iter().enumerate() {
                     let Some(out) = &o.out else { continue };

@@ -114,10 +114,9 @@ impl Drop for LabDomain<'_> {
             .hv
             .domain_info(&self.name)
             .is_ok_and(|i| i.state != DomainState::Shutoff)
+            && let Err(e) = self.hv.destroy(&self.name)
         {
-            if let Err(e) = self.hv.destroy(&self.name) {
-                eprintln!("cleanup: destroy {}: {e}", self.name);
-            }
+            eprintln!("cleanup: destroy {}: {e}", self.name);
         }
         if let Err(e) = self.hv.undefine(&self.name) {
             eprintln!("cleanup: undefine {}: {e}", self.name);

@@ -234,10 +234,10 @@ impl Drop for Guest<'_> {
     fn drop(&mut self) {
         // Errors are expected here (not running, already gone); what matters is that nothing
         // is left behind. The overlays go when `_overlays` drops, after the domain.
-        if self.state().is_some_and(|s| s != DomainState::Shutoff) {
-            if let Err(e) = self.hv.destroy(&self.name) {
-                eprintln!("cleanup: destroy {}: {e}", self.name);
-            }
+        if self.state().is_some_and(|s| s != DomainState::Shutoff)
+            && let Err(e) = self.hv.destroy(&self.name)
+        {
+            eprintln!("cleanup: destroy {}: {e}", self.name);
         }
         if let Err(e) = self.hv.undefine(&self.name) {
             eprintln!("cleanup: undefine {}: {e}", self.name);
@@ -353,10 +353,10 @@ fn remove_leftovers(hv: &Libvirt, lab_dir: &Path) {
         .flatten()
     {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(domain) = name.strip_suffix(".log") {
-            if dead(domain) {
-                let _ = std::fs::remove_file(entry.path());
-            }
+        if let Some(domain) = name.strip_suffix(".log")
+            && dead(domain)
+        {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }

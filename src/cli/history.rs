@@ -93,10 +93,10 @@ pub fn db_path(a: &HistoryArgs) -> Result<PathBuf> {
 /// Runs `prae history ...`.
 pub fn run(a: &HistoryArgs) -> Result<()> {
     // Validate everything before touching the database.
-    if let HistoryCommand::Import(i) = &a.command {
-        if i.batch_size == 0 {
-            return Err(Error::Invalid("--batch-size must be at least 1".into()));
-        }
+    if let HistoryCommand::Import(i) = &a.command
+        && i.batch_size == 0
+    {
+        return Err(Error::Invalid("--batch-size must be at least 1".into()));
     }
     let mut store = Store::open(db_path(a)?)?;
     let r = match &a.command {

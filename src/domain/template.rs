@@ -159,10 +159,10 @@ impl TemplateValues {
         if self.name.contains('/') {
             return invalid(format!("domain name '{}' contains '/'", self.name));
         }
-        if let Some(uuid) = &self.uuid {
-            if !is_uuid(uuid) {
-                return invalid(format!("uuid '{uuid}' is not a UUID"));
-            }
+        if let Some(uuid) = &self.uuid
+            && !is_uuid(uuid)
+        {
+            return invalid(format!("uuid '{uuid}' is not a UUID"));
         }
         if self.vcpus == 0 {
             return invalid("vcpus must be at least 1, got 0".into());
@@ -181,14 +181,14 @@ impl TemplateValues {
                 crate::units::format_kib(MIN_MEMORY_KIB)
             ));
         }
-        if let Some(cur) = self.current_memory_kib {
-            if cur > self.memory_kib {
-                return invalid(format!(
-                    "current memory {} exceeds memory {}",
-                    crate::units::format_kib(cur),
-                    crate::units::format_kib(self.memory_kib)
-                ));
-            }
+        if let Some(cur) = self.current_memory_kib
+            && cur > self.memory_kib
+        {
+            return invalid(format!(
+                "current memory {} exceeds memory {}",
+                crate::units::format_kib(cur),
+                crate::units::format_kib(self.memory_kib)
+            ));
         }
         Ok(())
     }

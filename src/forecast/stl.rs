@@ -16,7 +16,7 @@ pub(crate) struct Stl {
 }
 
 fn nextodd(x: usize) -> usize {
-    if x % 2 == 0 { x + 1 } else { x }
+    if x.is_multiple_of(2) { x + 1 } else { x }
 }
 
 /// `stl(x, s.window)` with R's defaults for every other argument. `None` when the series has

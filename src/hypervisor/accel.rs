@@ -100,10 +100,11 @@ pub(super) fn parse_caps(xml: &str) -> X86Caps {
             }
             Ok(Event::End(_)) => {
                 text_target = false;
-                if let Some(name) = path.pop() {
-                    if name == "arch" && path.last().is_some_and(|p| p == "guest") {
-                        in_x86 = false;
-                    }
+                if let Some(name) = path.pop()
+                    && name == "arch"
+                    && path.last().is_some_and(|p| p == "guest")
+                {
+                    in_x86 = false;
                 }
             }
             Ok(Event::Eof) | Err(_) => break,

@@ -41,7 +41,7 @@ fn run_event_loop() {
             Ok(()) => failures = 0,
             Err(e) => {
                 failures = failures.saturating_add(1);
-                if failures == 1 || failures % 1000 == 0 {
+                if failures == 1 || failures.is_multiple_of(1000) {
                     log::warn!("libvirt event loop iteration failed: {}", e.message());
                 }
                 // Do not spin if the loop keeps failing.

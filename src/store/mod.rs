@@ -451,12 +451,12 @@ impl OverrideSpec {
                     ("vcpus", min.vcpus.map(u64::from), max.vcpus.map(u64::from)),
                     ("memory", min.memory_kib, max.memory_kib),
                 ] {
-                    if let (Some(lo), Some(hi)) = (lo, hi) {
-                        if lo > hi {
-                            return Err(Error::Invalid(format!(
-                                "override minimum {name} {lo} is above its maximum {hi}"
-                            )));
-                        }
+                    if let (Some(lo), Some(hi)) = (lo, hi)
+                        && lo > hi
+                    {
+                        return Err(Error::Invalid(format!(
+                            "override minimum {name} {lo} is above its maximum {hi}"
+                        )));
                     }
                 }
                 for (name, p) in [("minimum", min), ("maximum", max)] {
