@@ -539,6 +539,13 @@ fn killed_build_leaves_nothing_after_the_next_start() {
     v.serial_log = Some(lab.state.path().join("foreign.log"));
     hv.define(&template::render("debian12", &v).unwrap())
         .unwrap();
+    // Its volume (named like a build's) stays with it.
+    let foreign_vol = format!("{foreign}-root.qcow2");
+    hv.volume_create(
+        &pools.0,
+        &prae::build::image::volume_xml(&foreign_vol, 1 << 20, None).unwrap(),
+    )
+    .unwrap();
 
     let t = Instant::now();
     let o = lab
@@ -555,6 +562,12 @@ fn killed_build_leaves_nothing_after_the_next_start() {
     let err = stderr(&o);
     let foreign_left = hv.domain_info(&foreign).is_ok();
     let _ = hv.undefine(&foreign);
+    let foreign_vol_left = hv
+        .volume_list(&pools.0)
+        .unwrap()
+        .iter()
+        .any(|v| v.name == foreign_vol);
+    let _ = hv.volume_delete(&pools.0, &foreign_vol);
     assert!(o.status.success(), "{err}");
     println!("next start removed leftovers in {:?}:\n{err}", t.elapsed());
     assert!(err.contains(&format!("domain {build_name}")), "{err}");
@@ -567,6 +580,10 @@ fn killed_build_leaves_nothing_after_the_next_start() {
         "overlays left"
     );
     assert!(foreign_left, "a domain prae did not create was removed");
+    assert!(
+        foreign_vol_left,
+        "the volume of a domain prae did not create was removed"
+    );
     // The store says the build failed because prae was killed.
     let store = Store::open(lab.state.path().join("prae.db")).unwrap();
     let b = store.builds().unwrap();

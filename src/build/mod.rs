@@ -479,6 +479,8 @@ pub fn remove_leftovers(
 ) -> Result<Vec<String>> {
     let dead = |name: &str, prefix: &str| owner_of(name, prefix).is_some_and(|o| !o.alive());
     let mut removed = Vec::new();
+    // Domains named like builds that are not provably prae's: their volumes stay too.
+    let mut kept: Vec<String> = Vec::new();
     for d in hv.list_domains()? {
         if !dead(&d.name, BUILD_PREFIX) {
             continue;
@@ -493,6 +495,7 @@ pub fn remove_leftovers(
                 "{} looks like a prae build but has no prae build metadata; left alone",
                 d.name
             );
+            kept.push(format!("{}-", d.name));
             continue;
         }
         if d.state != DomainState::Shutoff {
@@ -511,7 +514,7 @@ pub fn remove_leftovers(
         }
         let _ = hv.pool_refresh(pool);
         for v in hv.volume_list(pool)? {
-            if dead(&v.name, prefix) {
+            if dead(&v.name, prefix) && !kept.iter().any(|k| v.name.starts_with(k.as_str())) {
                 hv.volume_delete(pool, &v.name)?;
                 removed.push(format!("volume {pool}/{}", v.name));
             }
