@@ -1,0 +1,318 @@
+//! The genetic algorithm. Per generation: the population is sorted (best first), the elites are
+//! kept, and every other slot gets a child built by one pure function of `(previous population,
+//! seed, generation, slot)`: tournament selection, crossover, mutation, repair, evaluation. That
+//! function is mapped over the slots with rayon's `par_iter` or with `iter`; each child draws from
+//! its own ChaCha8 generator seeded from `(seed, generation, slot)`, so both give the same
+//! population, bit for bit.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::tables::{Compiled, Fitness};
+use super::{Feasibility, Problem, SearchStats, Solution};
+use crate::{Error, Result};
+
+/// How two parents are combined; both work on whole requests (a request's host and options
+/// travel together).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Crossover {
+    /// Each request from either parent with probability 1/2.
+    Uniform,
+    /// Requests before a random cut from the first parent, the rest from the second.
+    OnePoint,
+}
+
+/// Settings of [`solve`]. The defaults converge on 100 requests x 8 hosts in well under 100 ms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GaOptions {
+    pub seed: u64,
+    pub population: usize,
+    /// Hard cap on generations.
+    pub max_generations: u32,
+    /// Stop after this many generations without improvement of the best.
+    pub stall_generations: u32,
+    /// Tournament size.
+    pub tournament: usize,
+    pub crossover: Crossover,
+    /// Probability that a child is a crossover of two parents (else a copy of one).
+    pub crossover_rate: f64,
+    /// Probability that a request of a child mutates (one of its genes); `None`: 1.5 / requests.
+    pub mutation_rate: Option<f64>,
+    /// Best individuals copied unchanged into the next generation.
+    pub elites: usize,
+    /// Evaluate each generation with rayon (`par_iter`) instead of `iter`. Same answer either way.
+    pub parallel: bool,
+    /// Finish with a first-improvement local search on the best individual.
+    pub polish: bool,
+}
+
+impl Default for GaOptions {
+    fn default() -> Self {
+        GaOptions {
+            seed: 0,
+            population: 200,
+            max_generations: 400,
+            stall_generations: 25,
+            tournament: 3,
+            crossover: Crossover::Uniform,
+            crossover_rate: 0.9,
+            mutation_rate: None,
+            elites: 2,
+            parallel: true,
+            polish: true,
+        }
+    }
+}
+
+impl GaOptions {
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Invalid(m));
+        if self.population < 2 {
+            return bad(format!(
+                "population must be at least 2, got {}",
+                self.population
+            ));
+        }
+        if self.tournament == 0 {
+            return bad("tournament size must be at least 1, got 0".into());
+        }
+        if self.elites >= self.population {
+            return bad(format!(
+                "elites ({}) must be fewer than the population ({})",
+                self.elites, self.population
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.crossover_rate) {
+            return bad(format!(
+                "crossover rate must be within [0, 1], got {}",
+                self.crossover_rate
+            ));
+        }
+        if let Some(m) = self.mutation_rate
+            && !(0.0..=1.0).contains(&m)
+        {
+            return bad(format!("mutation rate must be within [0, 1], got {m}"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone)]
+struct Individual {
+    genes: Vec<u32>,
+    fit: Fitness,
+}
+
+/// SplitMix64's finaliser: decorrelates nearby integers.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn slot_rng(seed: u64, generation: u32, slot: usize) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(mix(
+        mix(seed) ^ mix(((generation as u64) << 32) ^ slot as u64)
+    ))
+}
+
+/// Maps `f` over `range`, in parallel or not; same result, same order.
+fn map_slots<T, F>(range: std::ops::Range<usize>, parallel: bool, f: F) -> Vec<T>
+where
+    T: Send,
+    F: Fn(usize) -> T + Sync + Send,
+{
+    if parallel {
+        range.into_par_iter().with_min_len(4).map(f).collect()
+    } else {
+        range.map(f).collect()
+    }
+}
+
+fn sort(pop: &mut [Individual]) {
+    // stable: equal fitness keeps slot order, so the order never depends on timing
+    pop.sort_by(|a, b| a.fit.cmp(&b.fit));
+}
+
+/// Chooses a host and options for every request of `problem`: see the module documentation.
+///
+/// Errors only on invalid input (naming it). An instance with no feasible assignment is an
+/// answer, not an error: its [`Solution::feasibility`] says so.
+pub fn solve(problem: &Problem, opts: &GaOptions) -> Result<Solution> {
+    problem.validate()?;
+    opts.validate()?;
+    let c = Compiled::new(problem);
+    if c.n_req == 0 {
+        return Ok(c.solution(&[], SearchStats::default(), || Feasibility::Feasible));
+    }
+    if c.n_hosts == 0 {
+        let reason = c.impossible().unwrap_or_default();
+        return Ok(Solution {
+            assignments: vec![],
+            objective: 0.0,
+            waste: 0.0,
+            shortfall: 0.0,
+            overflow: 0.0,
+            feasibility: Feasibility::NoneExists(reason),
+            stats: SearchStats::default(),
+        });
+    }
+    let mutation = opts
+        .mutation_rate
+        .unwrap_or((1.5 / c.n_req as f64).min(1.0));
+
+    let greedy = c.greedy();
+    let init = |slot: usize| {
+        let mut loads = Vec::new();
+        let mut genes = if slot == 0 {
+            greedy.clone()
+        } else {
+            let mut rng = slot_rng(opts.seed, 0, slot);
+            random_individual(&c, &greedy, slot, &mut rng)
+        };
+        if slot != 0 {
+            c.repair(&mut genes, &mut loads);
+        }
+        let fit = c.evaluate(&genes, &mut loads);
+        Individual { genes, fit }
+    };
+    let mut pop = map_slots(0..opts.population, opts.parallel, init);
+    sort(&mut pop);
+    let mut evaluations = opts.population as u64;
+    let mut best = pop[0].fit;
+    let mut stall = 0;
+    let mut generations = 0;
+
+    while generations < opts.max_generations && stall < opts.stall_generations {
+        generations += 1;
+        let parents = &pop;
+        let child = |slot: usize| {
+            let mut rng = slot_rng(opts.seed, generations, slot);
+            let a = tournament(parents.len(), opts.tournament, &mut rng);
+            let mut genes = if rng.random_bool(opts.crossover_rate) {
+                let b = tournament(parents.len(), opts.tournament, &mut rng);
+                crossover(
+                    &c,
+                    &parents[a].genes,
+                    &parents[b].genes,
+                    opts.crossover,
+                    &mut rng,
+                )
+            } else {
+                parents[a].genes.clone()
+            };
+            mutate(&c, &mut genes, mutation, &mut rng);
+            let mut loads = Vec::new();
+            c.repair(&mut genes, &mut loads);
+            let fit = c.evaluate(&genes, &mut loads);
+            Individual { genes, fit }
+        };
+        let children = map_slots(opts.elites..opts.population, opts.parallel, child);
+        evaluations += children.len() as u64;
+        pop.truncate(opts.elites);
+        pop.extend(children);
+        sort(&mut pop);
+        if pop[0].fit.improves_on(&best) {
+            stall = 0;
+        } else {
+            stall += 1;
+        }
+        best = pop[0].fit;
+    }
+
+    let mut genes = pop.swap_remove(0).genes;
+    if opts.polish {
+        c.polish(&mut genes, &mut Vec::new());
+    }
+    let stats = SearchStats {
+        generations,
+        evaluations,
+    };
+    Ok(c.solution(&genes, stats, || match c.impossible() {
+        Some(reason) => Feasibility::NoneExists(reason),
+        None => Feasibility::NoneFound,
+    }))
+}
+
+/// Index of the winner of a tournament among `k` random slots of a population sorted best first:
+/// the smallest index drawn.
+fn tournament(n: usize, k: usize, rng: &mut ChaCha8Rng) -> usize {
+    (0..k).map(|_| rng.random_range(0..n)).min().unwrap_or(0)
+}
+
+fn crossover(
+    c: &Compiled,
+    a: &[u32],
+    b: &[u32],
+    kind: Crossover,
+    rng: &mut ChaCha8Rng,
+) -> Vec<u32> {
+    let mut child = a.to_vec();
+    match kind {
+        Crossover::Uniform => {
+            for i in 0..c.n_req {
+                if rng.random_bool(0.5) {
+                    let r = c.offset[i]..c.offset[i + 1];
+                    child[r.clone()].copy_from_slice(&b[r]);
+                }
+            }
+        }
+        Crossover::OnePoint => {
+            let cut = rng.random_range(0..=c.n_req);
+            let from = c.offset[cut];
+            child[from..].copy_from_slice(&b[from..]);
+        }
+    }
+    child
+}
+
+/// Each request mutates with probability `rate`: one of its genes changes, a host to another
+/// host, an option to a neighbouring level (half the time) or any other option.
+fn mutate(c: &Compiled, genes: &mut [u32], rate: f64, rng: &mut ChaCha8Rng) {
+    for i in 0..c.n_req {
+        if !rng.random_bool(rate) {
+            continue;
+        }
+        let g = rng.random_range(c.offset[i]..c.offset[i + 1]);
+        let n = c.card[g];
+        if n < 2 {
+            continue;
+        }
+        let cur = genes[g];
+        genes[g] = if !c.is_host_gene(g) && rng.random_bool(0.5) {
+            if cur == 0 {
+                1
+            } else if cur + 1 == n || rng.random_bool(0.5) {
+                cur - 1
+            } else {
+                cur + 1
+            }
+        } else {
+            // any value but the current one
+            let v = rng.random_range(0..n - 1);
+            if v >= cur { v + 1 } else { v }
+        };
+    }
+}
+
+/// Half the random individuals start from the greedy options with random hosts and a few
+/// mutations; the other half are uniform over every gene.
+fn random_individual(c: &Compiled, greedy: &[u32], slot: usize, rng: &mut ChaCha8Rng) -> Vec<u32> {
+    if slot % 2 == 1 {
+        let mut genes = greedy.to_vec();
+        for i in 0..c.n_req {
+            genes[c.offset[i]] = rng.random_range(0..c.n_hosts as u32);
+        }
+        mutate(c, &mut genes, 0.3, rng);
+        genes
+    } else {
+        (0..c.n_genes())
+            .map(|g| rng.random_range(0..c.card[g]))
+            .collect()
+    }
+}
