@@ -44,20 +44,34 @@ fn local(name: &str) -> &str {
 }
 
 impl Plan<'_, '_> {
-    fn nl(&self, ind: &str) -> String {
+    fn push_nl(&self, out: &mut String, ind: &str, unit: &str) {
         if self.pretty {
-            let mut s = String::with_capacity(1 + ind.len());
-            s.push('\n');
-            s.push_str(ind);
-            s
-        } else {
-            String::new()
+            out.push('\n');
+            out.push_str(ind);
+            out.push_str(unit);
         }
     }
 
-    /// prae's element, indented at `ind`; `flag` is the metadata-origin attribute.
-    fn prae_element(&self, prov: &Provenance, ind: &str, flag: Option<(&str, &str)>) -> String {
-        let inner = [ind, self.l.unit.as_str()].concat();
+    /// Appends prae's element, indented at `ind` + `unit`; `flag` is the metadata-origin
+    /// attribute.
+    fn prae_element(
+        &self,
+        out: &mut String,
+        prov: &Provenance,
+        ind: (&str, &str),
+        flag: Option<(&str, &str)>,
+    ) {
+        let unit = self.l.unit.as_str();
+        out.reserve(
+            200 + self.changes.len() * 120
+                + self
+                    .records
+                    .iter()
+                    .map(|r| 48 + r.original.as_ref().map_or(0, |o| o.len() + 12))
+                    .sum::<usize>(),
+        );
+        let mut g = Gen::from_string(std::mem::take(out));
+        let root = qname(ELEMENT);
         let ns_attr = ["xmlns:", PRAE_PREFIX].concat();
         let mut attrs: Vec<(&str, &str)> = vec![(&ns_attr, PRAE_NS), ("reason", &prov.reason)];
         if let Some(t) = prov.tier {
@@ -66,113 +80,89 @@ impl Plan<'_, '_> {
         if let Some(f) = flag {
             attrs.push(f);
         }
-        let root = qname(ELEMENT);
-        let change_q = qname("change");
-        let orig_q = qname("original");
-        let est = 200
-            + self.changes.len() * 120
-            + self
-                .records
-                .iter()
-                .map(|r| 48 + r.original.as_ref().map_or(0, |o| o.len() + 12))
-                .sum::<usize>();
-        let mut g = Gen::with_capacity(est);
         let empty = self.changes.is_empty() && self.records.is_empty();
         g.open(&root, &attrs, empty);
-        if empty {
-            return g.finish();
+        if !empty {
+            let change_q = qname("change");
+            let orig_q = qname("original");
+            let inner = [ind.0, ind.1, unit].concat();
+            for c in &self.changes {
+                self.push_nl(g.buf(), &inner, "");
+                g.open(
+                    &change_q,
+                    &[("what", &c.what), ("from", &c.from), ("to", &c.to)],
+                    true,
+                );
+            }
+            for r in &self.records {
+                self.push_nl(g.buf(), &inner, "");
+                match &r.original {
+                    Some(o) => g
+                        .open(&orig_q, &[("at", &r.at)], false)
+                        .cdata(o)
+                        .close(&orig_q),
+                    None => g.open(&orig_q, &[("at", &r.at), ("absent", "yes")], true),
+                };
+            }
+            self.push_nl(g.buf(), ind.0, ind.1);
+            g.close(&root);
         }
-        let nl_inner = self.nl(&inner);
-        for c in &self.changes {
-            g.raw_ws(&nl_inner).open(
-                &change_q,
-                &[("what", &c.what), ("from", &c.from), ("to", &c.to)],
-                true,
-            );
-        }
-        for r in &self.records {
-            g.raw_ws(&nl_inner);
-            match &r.original {
-                Some(o) => g
-                    .open(&orig_q, &[("at", &r.at)], false)
-                    .cdata(o)
-                    .close(&orig_q),
-                None => g.open(&orig_q, &[("at", &r.at), ("absent", "yes")], true),
-            };
-        }
-        g.raw_ws(&self.nl(ind)).close(&root);
-        g.finish()
+        *out = g.finish();
     }
 
     /// Adds prae's metadata element (creating `<metadata>` when needed).
     pub fn metadata(&mut self, prov: &Provenance) {
         let doc = self.doc;
-        match self.l.metadata {
+        let unit = self.l.unit.as_str();
+        let mut text = String::new();
+        let at = match self.l.metadata {
             Some(m) if !doc.el(m).is_empty_tag() => match doc.children(m).last() {
                 Some(last) => {
                     let ind = doc.indent_of(doc.el(last).start);
-                    let el = self.prae_element(prov, ind, None);
-                    let sep = doc.sep_before(last);
-                    let at = doc.el(last).end;
-                    self.edits.push(Edit {
-                        start: at,
-                        end: at,
-                        text: format!("{sep}{el}"),
-                    });
+                    text.push_str(doc.sep_before(last));
+                    self.prae_element(&mut text, prov, (ind, ""), None);
+                    doc.el(last).end..doc.el(last).end
                 }
                 None => {
-                    let ind = format!("{}{}", doc.indent_of(doc.el(m).start), self.l.unit);
-                    let el = self.prae_element(prov, &ind, None);
-                    let at = doc.el(m).open_end;
-                    let nl = self.nl(&ind);
-                    self.edits.push(Edit {
-                        start: at,
-                        end: at,
-                        text: format!("{nl}{el}"),
-                    });
+                    let ind = doc.indent_of(doc.el(m).start);
+                    self.push_nl(&mut text, ind, unit);
+                    self.prae_element(&mut text, prov, (ind, unit), None);
+                    doc.el(m).open_end..doc.el(m).open_end
                 }
             },
             Some(m) => {
                 let mi = doc.indent_of(doc.el(m).start);
-                let ci = format!("{mi}{}", self.l.unit);
-                let el = self.prae_element(prov, &ci, Some(("metadata-was", doc.outer(m))));
-                let mut g = Gen::new();
-                g.open("metadata", &[], false).raw_ws(&self.nl(&ci));
-                let mut text = g.finish();
-                text.push_str(&el);
-                let mut g = Gen::new();
-                g.raw_ws(&self.nl(mi)).close("metadata");
-                text.push_str(&g.finish());
-                let e = *doc.el(m);
-                self.edits.push(Edit {
-                    start: e.start,
-                    end: e.end,
-                    text,
-                });
+                text.push_str("<metadata>");
+                self.push_nl(&mut text, mi, unit);
+                self.prae_element(
+                    &mut text,
+                    prov,
+                    (mi, unit),
+                    Some(("metadata-was", doc.outer(m))),
+                );
+                self.push_nl(&mut text, mi, "");
+                text.push_str("</metadata>");
+                doc.el(m).start..doc.el(m).end
             }
             None => {
                 let Some(anchor) = self.l.last_id.or(self.l.name) else {
                     return;
                 };
                 let mi = doc.indent_of(doc.el(anchor).start);
-                let ci = format!("{mi}{}", self.l.unit);
-                let el = self.prae_element(prov, &ci, Some(("metadata", "created")));
-                let mut g = Gen::new();
-                g.open("metadata", &[], false).raw_ws(&self.nl(&ci));
-                let mut text = String::from(doc.sep_before(anchor));
-                text.push_str(&g.finish());
-                text.push_str(&el);
-                let mut g = Gen::new();
-                g.raw_ws(&self.nl(mi)).close("metadata");
-                text.push_str(&g.finish());
-                let at = doc.el(anchor).end;
-                self.edits.push(Edit {
-                    start: at,
-                    end: at,
-                    text,
-                });
+                text.push_str(doc.sep_before(anchor));
+                text.push_str("<metadata>");
+                self.push_nl(&mut text, mi, unit);
+                self.prae_element(&mut text, prov, (mi, unit), Some(("metadata", "created")));
+                self.push_nl(&mut text, mi, "");
+                text.push_str("</metadata>");
+                doc.el(anchor).end..doc.el(anchor).end
             }
-        }
+        };
+        self.edits.push(Edit {
+            start: at.start,
+            end: at.end,
+            text,
+        });
     }
 }
 

@@ -1,7 +1,7 @@
 //! Applying a profile: decide each change, then express it as byte-span edits.
 
 use super::view::{
-    IOTUNE_KEYS, Layout, attr_kib, disk_bus, iotune_get, read_bandwidth, read_iotune, scaled_kib,
+    IOTUNE_KEYS, Layout, attr_kib, iotune_get, read_bandwidth, read_iotune, scaled_kib,
 };
 use super::xml::{Doc, Edit, Gen, edit_tag};
 use super::{Change, Skipped};
@@ -132,9 +132,9 @@ fn indexed(prefix: &str, i: usize) -> String {
 /// Sizes as operators read them (`512MiB`, `3GiB`, `1536KiB`), like `units::format_kib`.
 fn kib_str(kib: u64) -> String {
     let mut s = String::with_capacity(16);
-    let (v, u) = if kib != 0 && kib % (1024 * 1024) == 0 {
+    let (v, u) = if kib != 0 && kib.is_multiple_of(1024 * 1024) {
         (kib / (1024 * 1024), "GiB")
-    } else if kib != 0 && kib % 1024 == 0 {
+    } else if kib != 0 && kib.is_multiple_of(1024) {
         (kib / 1024, "MiB")
     } else {
         (kib, "KiB")
@@ -222,6 +222,69 @@ fn drive_address(doc: &Doc, a: usize) -> [u32; 4] {
             .unwrap_or(0)
     };
     [n("controller"), n("bus"), n("target"), n("unit")]
+}
+
+/// The first child of each name a disk's rewrite looks at, found in one pass.
+#[derive(Debug, Default, Clone, Copy)]
+struct Kids {
+    target: Option<usize>,
+    address: Option<usize>,
+    driver: Option<usize>,
+    iotune: Option<usize>,
+    throttlefilters: Option<usize>,
+    vendor: Option<usize>,
+    product: Option<usize>,
+    wwn: Option<usize>,
+    readonly: Option<usize>,
+    acpi: Option<usize>,
+    geometry: Option<usize>,
+    transient: Option<usize>,
+}
+
+impl Kids {
+    fn of(doc: &Doc, d: usize) -> Kids {
+        let mut k = Kids::default();
+        for c in doc.children(d) {
+            let slot = match doc.name(c) {
+                "target" => &mut k.target,
+                "address" => &mut k.address,
+                "driver" => &mut k.driver,
+                "iotune" => &mut k.iotune,
+                "throttlefilters" => &mut k.throttlefilters,
+                "vendor" => &mut k.vendor,
+                "product" => &mut k.product,
+                "wwn" => &mut k.wwn,
+                "readonly" => &mut k.readonly,
+                "acpi" => &mut k.acpi,
+                "geometry" => &mut k.geometry,
+                "transient" => &mut k.transient,
+                _ => continue,
+            };
+            slot.get_or_insert(c);
+        }
+        k
+    }
+}
+
+/// `<target bus>`, or the bus libvirt derives from the dev name's prefix (as `disk_bus`).
+fn target_bus<'a>(doc: &Doc<'a>, target: Option<usize>) -> Option<Cow<'a, str>> {
+    let t = target?;
+    if let Some(b) = doc.attr(t, "bus") {
+        return Some(b);
+    }
+    let dev = doc.attr(t, "dev")?;
+    let bus = [
+        ("hd", "ide"),
+        ("sd", "scsi"),
+        ("vd", "virtio"),
+        ("xvd", "xen"),
+        ("fd", "fdc"),
+        ("ubd", "uml"),
+    ]
+    .iter()
+    .find(|(p, _)| dev.starts_with(p))?
+    .1;
+    Some(Cow::Borrowed(bus))
 }
 
 const VIRTIO_DRIVER_ATTRS: [&str; 9] = [
@@ -445,11 +508,11 @@ impl<'d, 'a> Plan<'d, 'a> {
         let [_, d, cl, c, th] = v;
         let per = |x: &[u32]| x.iter().fold(1u64, |a, &b| a * b as u64);
         let m = max as u64;
-        let new: [u32; 5] = if m % per(&[d, cl, c, th]) == 0 {
+        let new: [u32; 5] = if m.is_multiple_of(per(&[d, cl, c, th])) {
             [(m / per(&[d, cl, c, th])) as u32, d, cl, c, th]
-        } else if m % per(&[c, th]) == 0 {
+        } else if m.is_multiple_of(per(&[c, th])) {
             [(m / per(&[c, th])) as u32, 1, 1, c, th]
-        } else if m % th as u64 == 0 {
+        } else if m.is_multiple_of(th as u64) {
             [max / th, 1, 1, 1, th]
         } else {
             [max, 1, 1, 1, 1]
@@ -665,7 +728,13 @@ impl<'d, 'a> Plan<'d, 'a> {
     }
 
     /// Why QEMU would refuse `disk` on `new` (None: the move is fine).
-    fn bus_refusal(&self, disk: usize, old: Option<&str>, new: DiskBus) -> Option<String> {
+    fn bus_refusal(
+        &self,
+        disk: usize,
+        k: &Kids,
+        old: Option<&str>,
+        new: DiskBus,
+    ) -> Option<String> {
         let doc = self.doc;
         let l = self.l;
         if !l.is_qemu() {
@@ -679,10 +748,10 @@ impl<'d, 'a> Plan<'d, 'a> {
                 ));
             }
         }
-        if let Some(m) = l.machine.as_deref() {
-            if m.contains("isapc") || m.contains("microvm") {
-                return Some(format!("machine type {m} has no PCI or AHCI bus"));
-            }
+        if let Some(m) = l.machine.as_deref()
+            && (m.contains("isapc") || m.contains("microvm"))
+        {
+            return Some(format!("machine type {m} has no PCI or AHCI bus"));
         }
         match old {
             Some("virtio" | "scsi" | "sata" | "ide") => {}
@@ -692,63 +761,59 @@ impl<'d, 'a> Plan<'d, 'a> {
         if let Some(m) = doc.attr(disk, "model") {
             return Some(format!("model='{m}' is virtio-only"));
         }
-        if let Some(t) = doc.attr(disk, "type") {
-            if t == "vhostuser" || t == "vhostvdpa" {
-                return Some(format!("a {t} disk is virtio-only"));
-            }
+        if let Some(t) = doc.attr(disk, "type")
+            && (t == "vhostuser" || t == "vhostvdpa")
+        {
+            return Some(format!("a {t} disk is virtio-only"));
         }
-        if let Some(d) = doc.child(disk, "driver") {
-            for k in VIRTIO_DRIVER_ATTRS {
-                if doc.attr(d, k).is_some() {
-                    return Some(format!("driver setting {k} is virtio-only"));
+        if let Some(d) = k.driver {
+            let tag = doc.open_tag(d);
+            let mut present = 0u16;
+            for a in super::xml::scan_attrs(tag, doc.el(d).name_len as usize) {
+                let key = &tag[a.key];
+                if let Some(j) = VIRTIO_DRIVER_ATTRS.iter().position(|&x| x == key) {
+                    present |= 1 << j;
                 }
+            }
+            if present != 0 {
+                let key = VIRTIO_DRIVER_ATTRS[present.trailing_zeros() as usize];
+                return Some(format!("driver setting {key} is virtio-only"));
             }
             if doc.child(d, "iothreads").is_some() {
                 return Some("driver <iothreads> are virtio-only".into());
             }
         }
-        if let Some(a) = doc.child(disk, "address") {
+        if let Some(a) = k.address {
             let t = doc.attr(a, "type").unwrap_or_default();
             if !matches!(t.as_ref(), "pci" | "drive" | "") {
                 return Some(format!("address type '{t}' ties the disk to its bus"));
             }
         }
-        if new != DiskBus::Scsi
-            && (doc.child(disk, "vendor").is_some() || doc.child(disk, "product").is_some())
-        {
+        if new != DiskBus::Scsi && (k.vendor.is_some() || k.product.is_some()) {
             return Some("vendor/product are SCSI-only".into());
         }
-        if new != DiskBus::Scsi && doc.child(disk, "wwn").is_some() {
+        if new != DiskBus::Scsi && k.wwn.is_some() {
             return Some(format!("wwn is not supported on {new}"));
         }
-        if new != DiskBus::Scsi
-            && doc
-                .child(disk, "target")
-                .is_some_and(|t| doc.attr(t, "removable").is_some())
-        {
+        if new != DiskBus::Scsi && k.target.is_some_and(|t| doc.attr(t, "removable").is_some()) {
             return Some(format!("removable is not supported on {new}"));
         }
-        if new == DiskBus::Sata && doc.child(disk, "readonly").is_some() {
+        if new == DiskBus::Sata && k.readonly.is_some() {
             return Some("QEMU refuses read-only SATA disks".into());
         }
-        if new != DiskBus::Virtio && doc.child(disk, "acpi").is_some() {
+        if new != DiskBus::Virtio && k.acpi.is_some() {
             return Some("an ACPI index needs a PCI (virtio) disk".into());
         }
-        if old == Some("ide")
-            && doc
-                .child(disk, "geometry")
-                .is_some_and(|g| doc.attr(g, "trans").is_some())
-        {
+        if old == Some("ide") && k.geometry.is_some_and(|g| doc.attr(g, "trans").is_some()) {
             return Some("a CHS translation mode is IDE-only".into());
         }
         if new == DiskBus::Sata
-            && doc
-                .child(disk, "transient")
+            && k.transient
                 .is_some_and(|t| doc.attr(t, "shareBacking").as_deref() == Some("yes"))
         {
             return Some("SATA cannot share a transient disk's backing image".into());
         }
-        if doc.child(disk, "throttlefilters").is_some() && new == DiskBus::Sata {
+        if k.throttlefilters.is_some() && new == DiskBus::Sata {
             return Some("throttle filters are kept on their bus".into());
         }
         None
@@ -759,22 +824,26 @@ impl<'d, 'a> Plan<'d, 'a> {
             return Ok(());
         }
         let doc = self.doc;
-        let mut used: HashSet<String> = self
-            .l
-            .disks
-            .iter()
-            .filter_map(|&d| doc.child(d, "target").and_then(|t| doc.attr(t, "dev")))
-            .map(|s| s.into_owned())
-            .collect();
         let disks = self.l.disks.clone();
+        let kids: Vec<Kids> = disks.iter().map(|&d| Kids::of(doc, d)).collect();
+        let mut used: HashSet<Cow<'a, str>> = kids
+            .iter()
+            .filter_map(|k| k.target.and_then(|t| doc.attr(t, "dev")))
+            .collect();
         // First decide which disks move (or why not), then which drive addresses stay taken.
         let mut moves: Vec<Result<Option<DiskBus>, String>> = Vec::with_capacity(disks.len());
-        for &d in &disks {
-            let device = doc.attr(d, "device").unwrap_or("disk".into());
-            let bus = disk_bus(doc, d);
+        let devices: Vec<Cow<'a, str>> = disks
+            .iter()
+            .map(|&d| doc.attr(d, "device").unwrap_or(Cow::Borrowed("disk")))
+            .collect();
+        let buses: Vec<Option<Cow<'a, str>>> =
+            kids.iter().map(|k| target_bus(doc, k.target)).collect();
+        for (i, &d) in disks.iter().enumerate() {
+            let device = &devices[i];
+            let bus = &buses[i];
             let m = match prof.disk_bus {
                 Some(b) if device == "disk" && bus.as_deref() != Some(b.as_str()) => {
-                    match self.bus_refusal(d, bus.as_deref(), b) {
+                    match self.bus_refusal(d, &kids[i], bus.as_deref(), b) {
                         Some(reason) => Err(reason),
                         None => Ok(Some(b)),
                     }
@@ -788,23 +857,23 @@ impl<'d, 'a> Plan<'d, 'a> {
         }
         let mut taken: Vec<(&'static str, [u32; 4])> = Vec::new();
         if moves.iter().any(|m| matches!(m, Ok(Some(_)))) {
-            for (&d, m) in disks.iter().zip(&moves) {
+            for (i, m) in moves.iter().enumerate() {
                 if matches!(m, Ok(Some(_))) {
                     continue;
                 }
-                let Some(bus) = disk_bus(doc, d) else {
+                let Some(bus) = &buses[i] else {
                     continue;
                 };
-                let Some(family) = drive_family(&bus) else {
+                let Some(family) = drive_family(bus) else {
                     continue;
                 };
-                match doc.child(d, "address") {
+                match kids[i].address {
                     Some(a) if doc.attr(a, "type").as_deref() == Some("drive") => {
                         taken.push((family, drive_address(doc, a)));
                     }
                     Some(_) => {}
                     None => {
-                        let dev = doc.child(d, "target").and_then(|t| doc.attr(t, "dev"));
+                        let dev = kids[i].target.and_then(|t| doc.attr(t, "dev"));
                         if let Some(idx) = dev.as_deref().and_then(disk_index) {
                             for a in derived_addresses(family, idx) {
                                 taken.push((family, a));
@@ -815,17 +884,18 @@ impl<'d, 'a> Plan<'d, 'a> {
             }
             if let Some(devs) = self.l.devices {
                 for h in doc.children(devs).filter(|&h| doc.name(h) == "hostdev") {
-                    if let Some(a) = doc.child(h, "address") {
-                        if doc.attr(a, "type").as_deref() == Some("drive") {
-                            taken.push(("scsi", drive_address(doc, a)));
-                        }
+                    if let Some(a) = doc.child(h, "address")
+                        && doc.attr(a, "type").as_deref() == Some("drive")
+                    {
+                        taken.push(("scsi", drive_address(doc, a)));
                     }
                 }
             }
         }
         for (i, &d) in disks.iter().enumerate() {
-            let device = doc.attr(d, "device").unwrap_or("disk".into());
-            let Some(target) = doc.child(d, "target") else {
+            let k = kids[i];
+            let device = &devices[i];
+            let Some(target) = k.target else {
                 continue;
             };
             let dev = doc.attr(target, "dev").unwrap_or_default().into_owned();
@@ -840,7 +910,7 @@ impl<'d, 'a> Plan<'d, 'a> {
             if device != "disk" {
                 continue;
             }
-            let bus = disk_bus(doc, d);
+            let bus = buses[i].clone();
             let n_changes = self.changes.len();
             let n_edits = self.edits.len();
             let mut sets: Vec<(&str, Option<String>)> = Vec::new();
@@ -852,9 +922,9 @@ impl<'d, 'a> Plan<'d, 'a> {
                     b,
                 ));
                 sets.push(("bus", Some(b.as_str().to_string())));
-                new_bus = Some(b.as_str().to_string());
+                new_bus = Some(Cow::Borrowed(b.as_str()));
                 let family = drive_family(b.as_str());
-                let free = |name: &str, used: &HashSet<String>, taken: &[(&str, [u32; 4])]| {
+                let free = |name: &str, used: &HashSet<Cow<str>>, taken: &[(&str, [u32; 4])]| {
                     if used.contains(name) {
                         return false;
                     }
@@ -865,16 +935,16 @@ impl<'d, 'a> Plan<'d, 'a> {
                         .iter()
                         .all(|a| !taken.iter().any(|(tf, ta)| *tf == f && ta == a))
                 };
-                used.remove(&dev);
+                used.remove(dev.as_str());
                 let keep = dev.starts_with(b.dev_prefix()) && free(&dev, &used, &taken);
                 let name = if keep {
                     dev.clone()
                 } else {
                     let mut cand = String::with_capacity(8);
-                    for k in 0..100_000 {
+                    for n in 0..100_000 {
                         cand.clear();
                         cand.push_str(b.dev_prefix());
-                        push_disk_suffix(&mut cand, k);
+                        push_disk_suffix(&mut cand, n);
                         if free(&cand, &used, &taken) {
                             break;
                         }
@@ -886,13 +956,13 @@ impl<'d, 'a> Plan<'d, 'a> {
                         taken.push((f, a));
                     }
                 }
-                used.insert(name.clone());
+                used.insert(Cow::Owned(name.clone()));
                 if name != dev {
                     self.changes
                         .push(change([label.as_str(), " dev"].concat(), &dev, &name));
                     sets.push(("dev", Some(name)));
                 }
-                if let Some(a) = doc.child(d, "address") {
+                if let Some(a) = k.address {
                     let t = doc.attr(a, "type").unwrap_or_default().into_owned();
                     self.changes.push(change(
                         [label.as_str(), " address"].concat(),
@@ -929,15 +999,16 @@ impl<'d, 'a> Plan<'d, 'a> {
                     sets.push(("rotation_rate", Some(num(s.rotation_rate().into()))));
                 }
             }
-            if let Some(r) = old_rr.as_deref() {
-                if new_bus != bus && new_bus.as_deref() == Some("virtio") {
-                    self.changes.push(change(
-                        [label.as_str(), " rotation_rate"].concat(),
-                        r,
-                        "none",
-                    ));
-                    sets.push(("rotation_rate", None));
-                }
+            if let Some(r) = old_rr.as_deref()
+                && new_bus != bus
+                && new_bus.as_deref() == Some("virtio")
+            {
+                self.changes.push(change(
+                    [label.as_str(), " rotation_rate"].concat(),
+                    r,
+                    "none",
+                ));
+                sets.push(("rotation_rate", None));
             }
             if !sets.is_empty() {
                 let e = *doc.el(target);
@@ -947,7 +1018,7 @@ impl<'d, 'a> Plan<'d, 'a> {
                 self.replace(e.start, e.open_end, tag);
             }
             if let Some(io) = prof.disk_iotune {
-                self.iotune(d, target, &label, &io)?;
+                self.iotune(d, &k, bus.as_deref(), &label, &io)?;
             }
             if self.changes.len() != n_changes || self.edits.len() != n_edits {
                 self.record(indexed("devices/disk[", i), Some(d));
@@ -956,7 +1027,17 @@ impl<'d, 'a> Plan<'d, 'a> {
         Ok(())
     }
 
-    fn iotune(&mut self, d: usize, target: usize, label: &str, io: &IoTune) -> Result<()> {
+    fn iotune(
+        &mut self,
+        d: usize,
+        k: &Kids,
+        bus: Option<&str>,
+        label: &str,
+        io: &IoTune,
+    ) -> Result<()> {
+        let Some(target) = k.target else {
+            return Ok(());
+        };
         let doc = self.doc;
         let what = [label, " iotune"].concat();
         if !self.l.is_qemu() {
@@ -966,14 +1047,14 @@ impl<'d, 'a> Plan<'d, 'a> {
             );
             return Ok(());
         }
-        if doc.child(d, "throttlefilters").is_some() {
+        if k.throttlefilters.is_some() {
             self.skip(
                 what,
                 "the disk uses <throttlefilters>, which exclude <iotune>",
             );
             return Ok(());
         }
-        if disk_bus(doc, d).as_deref() == Some("sd") {
+        if bus == Some("sd") {
             self.skip(what, "libvirt has no <iotune> for SD card disks");
             return Ok(());
         }
@@ -984,7 +1065,7 @@ impl<'d, 'a> Plan<'d, 'a> {
             self.skip(what, format!("QEMU cannot throttle a {t} disk"));
             return Ok(());
         }
-        let existing = doc.child(d, "iotune");
+        let existing = k.iotune;
         let old = existing
             .map(|e| read_iotune(doc, e))
             .transpose()?
@@ -1012,10 +1093,10 @@ impl<'d, 'a> Plan<'d, 'a> {
                     if !has(base) || !names.contains(&max.as_str()) {
                         continue;
                     }
-                } else if let Some(base) = n.strip_suffix("_max") {
-                    if !has(base) {
-                        continue;
-                    }
+                } else if let Some(base) = n.strip_suffix("_max")
+                    && !has(base)
+                {
+                    continue;
                 }
                 kept.push(c);
             }
@@ -1030,34 +1111,43 @@ impl<'d, 'a> Plan<'d, 'a> {
             return Ok(());
         }
         let el_indent = doc.indent_of(doc.el(target).start);
-        let child_indent = match existing.and_then(|e| doc.children(e).next()) {
+        let unit = self.l.unit.as_str();
+        let child_indent: (&str, &str) = match existing.and_then(|e| doc.children(e).next()) {
             Some(c) if !doc.indent_of(doc.el(c).start).is_empty() => {
-                doc.indent_of(doc.el(c).start).to_string()
+                (doc.indent_of(doc.el(c).start), "")
             }
-            _ => [el_indent, self.l.unit.as_str()].concat(),
+            _ => (el_indent, unit),
         };
-        let nl = |ind: &str| -> String {
-            if self.pretty {
-                ["\n", ind].concat()
-            } else {
-                String::new()
+        let pretty = self.pretty;
+        let nl = |t: &mut String, ind: (&str, &str)| {
+            if pretty {
+                t.push('\n');
+                t.push_str(ind.0);
+                t.push_str(ind.1);
             }
         };
-        let mut g = Gen::new();
-        g.open("iotune", &[], false);
+        let mut text = String::with_capacity(
+            256 + kept.iter().map(|&c| doc.outer(c).len() + 16).sum::<usize>(),
+        );
+        text.push_str("<iotune>");
         for (k, key) in IOTUNE_KEYS.iter().enumerate() {
             if let Some(v) = iotune_get(io, k) {
-                g.raw_ws(&nl(&child_indent)).leaf(key, &[], &num(v));
+                nl(&mut text, child_indent);
+                text.push('<');
+                text.push_str(key);
+                text.push('>');
+                push_u64(&mut text, v);
+                text.push_str("</");
+                text.push_str(key);
+                text.push('>');
             }
         }
-        let mut text = g.finish();
         for &c in &kept {
-            text.push_str(&nl(&child_indent));
+            nl(&mut text, child_indent);
             text.push_str(doc.outer(c));
         }
-        let mut g = Gen::new();
-        g.raw_ws(&nl(el_indent)).close("iotune");
-        text.push_str(&g.finish());
+        nl(&mut text, (el_indent, ""));
+        text.push_str("</iotune>");
         match existing {
             Some(e) => {
                 let e = *doc.el(e);
@@ -1146,10 +1236,10 @@ impl<'d, 'a> Plan<'d, 'a> {
                 if let Some(p) = &peak {
                     attrs.push(("peak", p));
                 }
-                if name == "inbound" {
-                    if let Some(f) = &floor {
-                        attrs.push(("floor", f));
-                    }
+                if name == "inbound"
+                    && let Some(f) = &floor
+                {
+                    attrs.push(("floor", f));
                 }
                 if let Some(b) = &burst {
                     attrs.push(("burst", b));

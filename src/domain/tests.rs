@@ -771,11 +771,10 @@ mod props {
             // What the view reports agrees with the profile where it was applied.
             let v = parse(&once.xml).unwrap();
             let orig = parse(xml).unwrap();
-            if let Some(c) = p.vcpus {
-                if !once.skipped.iter().any(|s| s.what == "vcpu") {
+            if let Some(c) = p.vcpus
+                && !once.skipped.iter().any(|s| s.what == "vcpu") {
                     prop_assert_eq!(v.vcpus, c);
                 }
-            }
             prop_assert!(v.vcpus <= v.max_vcpus);
             if let Some(cur) = v.current_memory_kib {
                 prop_assert!(cur <= v.memory_kib);
@@ -1065,4 +1064,68 @@ fn revert_file() {
     let r = revert(&xml).unwrap();
     std::fs::write(o, r.xml).unwrap();
     eprintln!("{:?}", r.skipped);
+}
+
+/// The fast scanner indexes exactly what quick-xml indexes, and leaves every malformed or
+/// unusual input to quick-xml.
+#[test]
+fn fast_scan_agrees_with_quick_xml() {
+    let spans = |d: &xml::Doc| -> Vec<(usize, usize, usize, usize, u32, u32, u32)> {
+        d.elems
+            .iter()
+            .map(|e| {
+                (
+                    e.start,
+                    e.open_end,
+                    e.close_start,
+                    e.end,
+                    e.name_len,
+                    e.first_child,
+                    e.next_sibling,
+                )
+            })
+            .collect()
+    };
+    let mut stack = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus")];
+    let mut n = 0;
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            if p.extension().is_none_or(|x| x != "xml") {
+                continue;
+            }
+            let Ok(src) = std::fs::read_to_string(&p) else {
+                continue;
+            };
+            let slow = xml::Doc::parse_quick_xml(&src);
+            if let Some(fast) = xml::Doc::scan(&src) {
+                let slow = slow.unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                assert_eq!(fast.root, slow.root, "{}", p.display());
+                assert_eq!(spans(&fast), spans(&slow), "{}", p.display());
+                n += 1;
+            }
+        }
+    }
+    assert!(n > 100, "{n}");
+    for bad in [
+        "<a>&amp</a>",
+        "<a>x</b>",
+        "<a><b></a></b>",
+        "<a/><b/>",
+        "x<a/>",
+        "<a",
+        "<a b='1>",
+        "<!DOCTYPE a><a/>",
+        "<a><![CDATA[x]]></a><![CDATA[y]]>",
+    ] {
+        let fast = xml::Doc::scan(bad);
+        assert!(
+            fast.is_none() || xml::Doc::parse_quick_xml(bad).is_ok(),
+            "{bad}"
+        );
+    }
 }

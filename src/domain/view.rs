@@ -4,6 +4,7 @@ use super::xml::Doc;
 use super::{DiskView, DomainView, InterfaceView, PRAE_NS};
 use crate::model::{Bandwidth, BandwidthLimit, IoTune};
 use crate::{Error, Result};
+use std::borrow::Cow;
 
 /// Where the resource elements of a domain are (element indices into [`Doc::elems`]).
 #[derive(Debug, Default)]
@@ -275,10 +276,10 @@ impl Layout {
 }
 
 /// `<target bus>`, or the bus libvirt derives from the dev name's prefix.
-pub(crate) fn disk_bus(doc: &Doc, disk: usize) -> Option<String> {
+pub(crate) fn disk_bus<'a>(doc: &Doc<'a>, disk: usize) -> Option<Cow<'a, str>> {
     let t = doc.child(disk, "target")?;
     if let Some(b) = doc.attr(t, "bus") {
-        return Some(b.into_owned());
+        return Some(b);
     }
     let dev = doc.attr(t, "dev")?;
     let bus = if dev.starts_with("hd") {
@@ -296,7 +297,7 @@ pub(crate) fn disk_bus(doc: &Doc, disk: usize) -> Option<String> {
     } else {
         return None;
     };
-    Some(bus.into())
+    Some(Cow::Borrowed(bus))
 }
 
 pub(crate) const IOTUNE_KEYS: [&str; 6] = [
@@ -403,7 +404,7 @@ pub(crate) fn view(doc: &Doc, l: &Layout) -> Result<DomainView> {
                 .and_then(|t| doc.attr(t, "dev"))
                 .unwrap_or_default()
                 .into_owned(),
-            bus: disk_bus(doc, d),
+            bus: disk_bus(doc, d).map(Cow::into_owned),
             rotation_rate,
             iotune: doc
                 .child(d, "iotune")

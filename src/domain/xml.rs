@@ -4,8 +4,7 @@
 //! rewrite is a list of [`Edit`]s (replace a byte range with new text) applied in one copy.
 
 use crate::{Error, Result};
-use quick_xml::events::{BytesStart, BytesText, Event};
-use quick_xml::writer::Writer;
+use quick_xml::events::Event;
 use std::borrow::Cow;
 
 /// "No element" in the index's links.
@@ -63,6 +62,144 @@ fn xml_err(src: &str, pos: usize, what: impl std::fmt::Display) -> Error {
 impl<'a> Doc<'a> {
     /// Indexes `src`; any well-formedness error is `Error::Xml` with its line and column.
     pub fn parse(src: &'a str) -> Result<Doc<'a>> {
+        // The fast scanner accepts plain documents only (a subset of what quick-xml accepts);
+        // anything else, errors included, goes through quick-xml.
+        match Self::scan(src) {
+            Some(doc) => Ok(doc),
+            None => Self::parse_quick_xml(src),
+        }
+    }
+
+    /// One byte scan for the common case: elements, whitespace and text, simple character
+    /// references, comments, CDATA inside the root and processing instructions. `None` for
+    /// anything else (a DOCTYPE, a byte-order mark, any error), so quick-xml decides it.
+    pub(crate) fn scan(src: &'a str) -> Option<Doc<'a>> {
+        let b = src.as_bytes();
+        let mut elems: Vec<Elem> = Vec::with_capacity(src.len() / 24 + 8);
+        let mut stack: Vec<(u32, u32)> = Vec::with_capacity(16);
+        let mut root = NONE;
+        let mut i = 0;
+        loop {
+            // Text up to the next '<'.
+            let ts = i;
+            let mut amp = false;
+            while i < b.len() && b[i] != b'<' {
+                amp |= b[i] == b'&';
+                i += 1;
+            }
+            if stack.is_empty() {
+                if !b[ts..i].iter().all(|c| c.is_ascii_whitespace()) {
+                    return None;
+                }
+            } else if amp && !simple_refs(&b[ts..i]) {
+                return None;
+            }
+            if i >= b.len() {
+                break;
+            }
+            let lt = i;
+            match *b.get(lt + 1)? {
+                b'/' => {
+                    let &(idx, _) = stack.last()?;
+                    let gt = lt + 2 + b.get(lt + 2..)?.iter().position(|&c| c == b'>')?;
+                    let e = elems[idx as usize];
+                    let name = &b[e.start + 1..e.start + 1 + e.name_len as usize];
+                    let got = &b[lt + 2..gt];
+                    let rest = got.get(name.len()..)?;
+                    if &got[..name.len()] != name || !rest.iter().all(|c| c.is_ascii_whitespace()) {
+                        return None;
+                    }
+                    stack.pop();
+                    let el = &mut elems[idx as usize];
+                    el.close_start = lt;
+                    el.end = gt + 1;
+                    i = gt + 1;
+                }
+                b'!' => {
+                    let rest = &src[lt..];
+                    if rest.starts_with("<!--") {
+                        i = lt + 4 + rest[4..].find("-->")? + 3;
+                    } else if rest.starts_with("<![CDATA[") && !stack.is_empty() {
+                        i = lt + 9 + rest[9..].find("]]>")? + 3;
+                    } else {
+                        return None;
+                    }
+                }
+                b'?' => {
+                    if !b.get(lt + 2)?.is_ascii_alphabetic() {
+                        return None;
+                    }
+                    i = lt + 2 + src[lt + 2..].find("?>")? + 2;
+                }
+                c if c.is_ascii_alphabetic() || c == b'_' => {
+                    let ns = lt + 1;
+                    let mut j = ns;
+                    while j < b.len()
+                        && (b[j].is_ascii_alphanumeric()
+                            || matches!(b[j], b'_' | b':' | b'-' | b'.'))
+                    {
+                        j += 1;
+                    }
+                    match *b.get(j)? {
+                        b'/' | b'>' => {}
+                        c if c.is_ascii_whitespace() => {}
+                        _ => return None,
+                    }
+                    let name_len = j - ns;
+                    let gt = match tag_attrs(src, lt, src.len(), name_len) {
+                        Ok(gt) => gt,
+                        Err(_) => return None,
+                    };
+                    let after = lt + gt + 1;
+                    let empty = b[after - 2] == b'/';
+                    let idx = elems.len() as u32;
+                    let (parent, prev) = match stack.last_mut() {
+                        Some((p, last)) => {
+                            let prev = *last;
+                            *last = idx;
+                            (*p, prev)
+                        }
+                        None => {
+                            if root != NONE {
+                                return None;
+                            }
+                            root = idx;
+                            (NONE, NONE)
+                        }
+                    };
+                    if prev != NONE {
+                        elems[prev as usize].next_sibling = idx;
+                    } else if parent != NONE {
+                        elems[parent as usize].first_child = idx;
+                    }
+                    elems.push(Elem {
+                        start: lt,
+                        open_end: after,
+                        close_start: after,
+                        end: after,
+                        name_len: name_len as u32,
+                        first_child: NONE,
+                        next_sibling: NONE,
+                    });
+                    if !empty {
+                        stack.push((idx, NONE));
+                    }
+                    i = after;
+                }
+                _ => return None,
+            }
+        }
+        if !stack.is_empty() || root == NONE {
+            return None;
+        }
+        Some(Doc {
+            src,
+            elems,
+            root: root as usize,
+        })
+    }
+
+    pub(crate) fn parse_quick_xml(src: &'a str) -> Result<Doc<'a>> {
         let mut reader = quick_xml::Reader::from_str(src);
         let mut elems: Vec<Elem> = Vec::with_capacity(src.len() / 24 + 8);
         // Stack of (element index, last child index).
@@ -281,6 +418,10 @@ impl Iterator for Children<'_, '_> {
 }
 
 pub(crate) fn unescape_lossy(raw: &str) -> Cow<'_, str> {
+    // Values are short and rarely hold a reference: a plain scan first.
+    if !raw.as_bytes().contains(&b'&') {
+        return Cow::Borrowed(raw);
+    }
     quick_xml::escape::unescape(raw).unwrap_or(Cow::Borrowed(raw))
 }
 
@@ -292,11 +433,24 @@ fn check_attrs(
     end: usize,
     name_len: usize,
 ) -> Option<(usize, &'static str)> {
-    let tag = src.get(start..end)?;
+    tag_attrs(src, start, end, name_len).err()
+}
+
+/// [`check_attrs`] over `src[start..end]`, which may run past the tag: `Ok` is the offset of
+/// the tag's `>` from `start`.
+fn tag_attrs(
+    src: &str,
+    start: usize,
+    end: usize,
+    name_len: usize,
+) -> std::result::Result<usize, (usize, &'static str)> {
+    let Some(tag) = src.get(start..end) else {
+        return Err((start, "a start tag is cut short"));
+    };
     let b = tag.as_bytes();
     let mut i = 1 + name_len;
     if b.get(i) == Some(&b'>') {
-        return None;
+        return Ok(i);
     }
     // A 64-bit fingerprint set of the names seen; only a fingerprint hit compares names.
     let mut seen = 0u64;
@@ -306,15 +460,19 @@ fn check_attrs(
             i += 1;
         }
         match b.get(i) {
-            None => return Some((start + i, "a start tag is cut short")),
-            Some(b'>') => return None,
+            None => return Err((start + i, "a start tag is cut short")),
+            Some(b'>') => return Ok(i),
             Some(b'/') => {
-                return (b.get(i + 1) != Some(&b'>')).then_some((start + i, "'/' inside a tag"));
+                return if b.get(i + 1) == Some(&b'>') {
+                    Ok(i + 1)
+                } else {
+                    Err((start + i, "'/' inside a tag"))
+                };
             }
             _ => {}
         }
         if ws == i {
-            return Some((start + i, "attributes must be separated by whitespace"));
+            return Err((start + i, "attributes must be separated by whitespace"));
         }
         let ks = i;
         while i < b.len()
@@ -328,7 +486,7 @@ fn check_attrs(
             i += 1;
         }
         if ke == ks || b.get(i) != Some(&b'=') {
-            return Some((start + ks, "an attribute without a value"));
+            return Err((start + ks, "an attribute without a value"));
         }
         i += 1;
         while i < b.len() && b[i].is_ascii_whitespace() {
@@ -336,19 +494,19 @@ fn check_attrs(
         }
         let q = match b.get(i) {
             Some(&q @ (b'"' | b'\'')) => q,
-            _ => return Some((start + i, "an attribute value without quotes")),
+            _ => return Err((start + i, "an attribute value without quotes")),
         };
         // Values are short: a plain loop beats a searcher here.
         let vs = i + 1;
         let mut j = vs;
         while j < b.len() && b[j] != q {
             if b[j] == b'<' {
-                return Some((start + j, "'<' in an attribute value"));
+                return Err((start + j, "'<' in an attribute value"));
             }
             j += 1;
         }
         if j >= b.len() {
-            return Some((start + i, "an unterminated attribute value"));
+            return Err((start + i, "an unterminated attribute value"));
         }
         i = j + 1;
         let key = &b[ks..ke];
@@ -359,9 +517,29 @@ fn check_attrs(
                 .any(|a| a.key.end - a.key.start == key.len() && &b[a.key] == key);
         seen |= fp;
         if dup {
-            return Some((start + ks, "a duplicated attribute"));
+            return Err((start + ks, "a duplicated attribute"));
         }
     }
+}
+
+/// Whether every `&` in a text run starts a plain reference (`&name;`, `&#n;`, `&#xh;`).
+fn simple_refs(t: &[u8]) -> bool {
+    let mut i = 0;
+    while i < t.len() {
+        if t[i] == b'&' {
+            let s = i + 1;
+            let mut j = s;
+            while j < t.len() && (t[j].is_ascii_alphanumeric() || t[j] == b'#') {
+                j += 1;
+            }
+            if j == s || t.get(j) != Some(&b';') {
+                return false;
+            }
+            i = j;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Byte spans of one attribute inside a start tag.
@@ -441,15 +619,15 @@ pub(crate) fn edit_tag(tag: &str, name_len: usize, sets: &[(&str, Option<&str>)]
     }
     out.push_str(&tag[pos..attrs_end]);
     for (k, v) in sets {
-        if let Some(v) = v {
-            if !spans.iter().any(|a| &tag[a.key.clone()] == *k) {
-                out.push(' ');
-                out.push_str(k);
-                out.push('=');
-                out.push(quote as char);
-                out.push_str(&escape_attr(v, quote));
-                out.push(quote as char);
-            }
+        if let Some(v) = v
+            && !spans.iter().any(|a| &tag[a.key.clone()] == *k)
+        {
+            out.push(' ');
+            out.push_str(k);
+            out.push('=');
+            out.push(quote as char);
+            out.push_str(&escape_attr(v, quote));
+            out.push(quote as char);
         }
     }
     out.push_str(&tag[attrs_end..]);
@@ -496,11 +674,36 @@ pub(crate) fn apply(src: &str, mut edits: Vec<Edit>) -> Result<String> {
     Ok(out)
 }
 
-/// A small writer for the elements prae generates (quick-xml does the escaping).
+/// Appends `v` escaped for an attribute value or text: `&`, `<`, `>` always, and both quotes
+/// when `quotes` (the same replacements as quick-xml's `escape`/`partial_escape`).
+pub(crate) fn push_escaped(out: &mut String, v: &str, quotes: bool) {
+    let b = v.as_bytes();
+    let special = |c: &u8| matches!(c, b'&' | b'<' | b'>' | b'\'' | b'"');
+    if !b.iter().any(special) {
+        out.push_str(v);
+        return;
+    }
+    let mut pos = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let rep = match c {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'\'' if quotes => "&apos;",
+            b'"' if quotes => "&quot;",
+            _ => continue,
+        };
+        out.push_str(&v[pos..i]);
+        out.push_str(rep);
+        pos = i + 1;
+    }
+    out.push_str(&v[pos..]);
+}
+
+/// A small writer for the elements prae generates: direct pushes into one `String`, escaped
+/// like quick-xml's writer (attributes in double quotes, `<x/>` for empty elements).
 pub(crate) struct Gen {
-    w: Writer<Vec<u8>>,
-    /// One start tag reused for every element written, so writing allocates nothing new.
-    tag: BytesStart<'static>,
+    out: String,
 }
 
 impl Gen {
@@ -509,47 +712,60 @@ impl Gen {
     }
     pub fn with_capacity(n: usize) -> Self {
         Gen {
-            w: Writer::new(Vec::with_capacity(n)),
-            tag: BytesStart::from_content(String::with_capacity(64), 0),
+            out: String::with_capacity(n),
         }
     }
+    /// Continues writing at the end of `out`.
+    pub fn from_string(out: String) -> Self {
+        Gen { out }
+    }
+    /// The text written so far, to push raw bytes onto.
+    pub fn buf(&mut self) -> &mut String {
+        &mut self.out
+    }
     pub fn raw_ws(&mut self, ws: &str) -> &mut Self {
-        let _ = self.w.write_event(Event::Text(BytesText::from_escaped(ws)));
+        self.out.push_str(ws);
         self
     }
     /// `<name a="..">` (or `<name .../>` when `empty`).
     pub fn open(&mut self, name: &str, attrs: &[(&str, &str)], empty: bool) -> &mut Self {
-        self.tag.set_name(name.as_bytes()).clear_attributes();
+        let o = &mut self.out;
+        o.push('<');
+        o.push_str(name);
         for &(k, v) in attrs {
-            self.tag.push_attribute((k, v));
+            o.push(' ');
+            o.push_str(k);
+            o.push_str("=\"");
+            push_escaped(o, v, true);
+            o.push('"');
         }
-        let tag = self.tag.borrow();
-        let ev = if empty {
-            Event::Empty(tag)
-        } else {
-            Event::Start(tag)
-        };
-        let _ = self.w.write_event(ev);
+        o.push_str(if empty { "/>" } else { ">" });
         self
     }
     /// `text` as CDATA sections (split where it contains `]]>`): no escaping, exact bytes.
     pub fn cdata(&mut self, text: &str) -> &mut Self {
-        for part in quick_xml::events::BytesCData::escaped(text) {
-            let _ = self.w.write_event(Event::CData(part));
+        let mut rest = text;
+        loop {
+            let cut = rest.find("]]>").map(|p| p + 2);
+            let (part, tail) = rest.split_at(cut.unwrap_or(rest.len()));
+            self.out.push_str("<![CDATA[");
+            self.out.push_str(part);
+            self.out.push_str("]]>");
+            if cut.is_none() {
+                break;
+            }
+            rest = tail;
         }
         self
     }
     pub fn text(&mut self, t: &str) -> &mut Self {
-        let esc = quick_xml::escape::partial_escape(t);
-        let _ = self
-            .w
-            .write_event(Event::Text(BytesText::from_escaped(esc)));
+        push_escaped(&mut self.out, t, false);
         self
     }
     pub fn close(&mut self, name: &str) -> &mut Self {
-        let _ = self
-            .w
-            .write_event(Event::End(quick_xml::events::BytesEnd::new(name)));
+        self.out.push_str("</");
+        self.out.push_str(name);
+        self.out.push('>');
         self
     }
     /// `<name attrs>text</name>`.
@@ -557,6 +773,6 @@ impl Gen {
         self.open(name, attrs, false).text(text).close(name)
     }
     pub fn finish(self) -> String {
-        String::from_utf8(self.w.into_inner()).unwrap_or_default()
+        self.out
     }
 }
