@@ -14,6 +14,10 @@ pub(crate) type Use = [f64; RESOURCES];
 /// Combinations of one request's options the local search enumerates at most.
 const MAX_RESPONSE_COMBOS: usize = 4096;
 
+/// The local search tries host swaps between two requests only up to this many requests (the
+/// pairs grow quadratically; on larger instances the GA's crossover does that work).
+const MAX_SWAP_REQUESTS: usize = 24;
+
 /// Lexicographic: overload first, then cost. Lower is better.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Fitness {
@@ -402,7 +406,7 @@ impl Compiled {
 
     /// Local search on a feasible individual, deterministic, until no move helps: (a) each
     /// request in turn gets its best options on its best host given everyone else; (b) when (a)
-    /// finds nothing, two requests on different hosts swap hosts, each with its best options
+    /// finds nothing and there are at most `MAX_SWAP_REQUESTS` requests, two requests on different hosts swap hosts, each with its best options
     /// there. A move is kept when every host stays within capacity and the cost falls. Does
     /// nothing to an infeasible individual.
     pub(crate) fn polish(&self, genes: &mut [u32], loads: &mut Vec<Use>) {
@@ -435,7 +439,7 @@ impl Compiled {
                     _ => add(&mut loads[h], &u),
                 }
             }
-            if !improved {
+            if !improved && self.n_req <= MAX_SWAP_REQUESTS {
                 'pairs: for i in 0..self.n_req {
                     for j in i + 1..self.n_req {
                         let (hi, hj) = (self.host_of(genes, i), self.host_of(genes, j));
@@ -474,7 +478,8 @@ impl Compiled {
     }
 
     /// Cheapest options for every request, placed in order of tier weight (then size) on the
-    /// host where they fit most tightly, then repaired and polished.
+    /// host where they fit most tightly, then repaired (and polished, on small instances: on
+    /// large ones the final polish does it).
     pub(crate) fn greedy(&self) -> Vec<u32> {
         let mut genes: Vec<u32> = self.best_opt.clone();
         let size: Vec<f64> = (0..self.n_req)
@@ -516,7 +521,9 @@ impl Compiled {
         }
         let mut scratch = Vec::new();
         self.repair(&mut genes, &mut scratch);
-        self.polish(&mut genes, &mut scratch);
+        if self.n_req <= MAX_SWAP_REQUESTS {
+            self.polish(&mut genes, &mut scratch);
+        }
         genes
     }
 
