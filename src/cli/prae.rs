@@ -42,6 +42,8 @@ pub enum Command {
     Images(super::build::ImagesArgs),
     /// Build each package of a list and record its measured usage.
     Calibrate(super::build::CalibrateArgs),
+    /// Fit an automatic ARIMA to a series file and forecast it, with prediction intervals.
+    Forecast(super::forecast::ForecastArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -211,6 +213,7 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Build(a) => super::build::run_build(cli.uri.as_deref(), a),
         Command::Images(a) => super::build::run_images(cli.uri.as_deref(), a),
         Command::Calibrate(a) => super::build::run_calibrate(cli.uri.as_deref(), a),
+        Command::Forecast(a) => super::forecast::run(a),
         Command::Predict(a) => {
             let alloc = engine::predict(
                 &a.profile
