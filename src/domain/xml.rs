@@ -117,10 +117,12 @@ impl<'a> Doc<'a> {
                 }
                 b'!' => {
                     let rest = &src[lt..];
-                    if rest.starts_with("<!--") {
-                        i = lt + 4 + rest[4..].find("-->")? + 3;
-                    } else if rest.starts_with("<![CDATA[") && !stack.is_empty() {
-                        i = lt + 9 + rest[9..].find("]]>")? + 3;
+                    if let Some(body) = rest.strip_prefix("<!--") {
+                        i = lt + 4 + body.find("-->")? + 3;
+                    } else if let Some(body) = rest.strip_prefix("<![CDATA[")
+                        && !stack.is_empty()
+                    {
+                        i = lt + 9 + body.find("]]>")? + 3;
                     } else {
                         return None;
                     }
