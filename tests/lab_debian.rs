@@ -12,6 +12,7 @@
 //! fails; what a killed run left is removed by the next run. The serial log in
 //! `$PRAE_LAB_DIR/logs/` is kept only when the test fails.
 
+use prae::build::guest::{base64_decode, base64_encode};
 use prae::domain::template::{self, DiskImage, ImageFormat, TemplateValues};
 use prae::hypervisor::{DomainState, DomainStats, Hypervisor, Libvirt, VirtType};
 use serde_json::{Value, json};
@@ -274,50 +275,6 @@ impl std::fmt::Display for Exec {
             self.what, self.exit_code, self.signal, self.elapsed, self.stdout, self.stderr
         )
     }
-}
-
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// Standard base64 with padding (what the guest agent sends and expects).
-fn base64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// Decodes standard base64 (padding optional, whitespace ignored); `None` when it is not.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let digits: Vec<u8> = text.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
-    let digits = digits.strip_suffix(b"==").unwrap_or(&digits);
-    let digits = digits.strip_suffix(b"=").unwrap_or(digits);
-    if digits.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
-    for chunk in digits.chunks(4) {
-        let mut n = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            let v = B64.iter().position(|&d| d == c)? as u32;
-            n |= v << (18 - 6 * i);
-        }
-        let bytes = n.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    Some(out)
 }
 
 /// Removes what killed or failed runs of this test left: domains `prae-lab-debian-<pid>`,
