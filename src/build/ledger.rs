@@ -203,35 +203,46 @@ mod tests {
             vcpus: 2,
             memory_kib: 3 * 1024 * 1024,
         };
-        let running = Arc::new(AtomicU32::new(0));
-        let peak = Arc::new(AtomicU32::new(0));
+        let gib = 1024 * 1024;
+        let poll = Duration::from_millis(10);
+        // Two builds fill the host; the two that come next must wait, not overcommit.
+        let a = ledger.reserve("a", 1, gib, cap, poll, |_| {}).unwrap();
+        let b = ledger.reserve("b", 1, gib, cap, poll, |_| {}).unwrap();
+        let running = Arc::new(AtomicU32::new(2));
+        let peak = Arc::new(AtomicU32::new(2));
         let waited = Arc::new(Mutex::new(0));
         std::thread::scope(|s| {
-            for i in 0..4 {
+            for i in 0..2 {
                 let (ledger, running, peak, waited) = (&ledger, &running, &peak, &waited);
                 s.spawn(move || {
                     let r = ledger
-                        .reserve(
-                            &format!("b{i}"),
-                            1,
-                            1024 * 1024,
-                            cap,
-                            Duration::from_millis(10),
-                            |_| *waited.lock().unwrap() += 1,
-                        )
+                        .reserve(&format!("q{i}"), 1, gib, cap, poll, |held| {
+                            assert_eq!(held.len(), 2, "{held:?}");
+                            *waited.lock().unwrap() += 1
+                        })
                         .unwrap();
                     let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                     peak.fetch_max(now, Ordering::SeqCst);
                     let held = ledger.held().unwrap();
                     assert!(held.iter().map(|e| e.vcpus).sum::<u32>() <= cap.vcpus);
-                    std::thread::sleep(Duration::from_millis(50));
                     running.fetch_sub(1, Ordering::SeqCst);
                     drop(r);
                 });
             }
+            // Both queued builds report that they wait, however slowly the threads start.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while *waited.lock().unwrap() < 2 {
+                assert!(Instant::now() < deadline, "queued builds never waited");
+                std::thread::sleep(poll);
+            }
+            assert_eq!(ledger.held().unwrap().len(), 2);
+            assert_eq!(running.load(Ordering::SeqCst), 2);
+            running.fetch_sub(2, Ordering::SeqCst);
+            drop(a);
+            drop(b);
         });
         assert_eq!(peak.load(Ordering::SeqCst), 2);
-        assert!(*waited.lock().unwrap() >= 2);
+        assert_eq!(*waited.lock().unwrap(), 2);
         assert!(ledger.held().unwrap().is_empty());
     }
 
