@@ -12,7 +12,11 @@
 //! - a build killed (SIGKILL) mid-install leaves a domain and volumes that the next `prae` start
 //!   (`prae images list`) removes, and nothing else;
 //! - with a fake host of 1 vCPU (`PRAE_BUILD_VCPUS=1` and a private ledger), two builds run one
-//!   after the other instead of together.
+//!   after the other instead of together;
+//! - a build disk too small for the package (a base made from the Debian base's rootfs with
+//!   16 MiB free, `--disk-size` pinned to it, nodejs's 106 MiB closure) fails with one line
+//!   naming the full disk, its size and dpkg's `No space left on device`, and leaves no domain,
+//!   overlay or image (whole or partial).
 //!
 //! Each lab test uses its own state directory, pools and ledger (a temporary directory; a
 //! private ledger is a fake host) and removes what it created, also when it fails.
@@ -21,7 +25,9 @@
 //! ran at a fraction of a core): `prae build hello` 137-325 s (agent 63-188 s after start,
 //! install 13 s, flatten + sha256 of the ~370 MB image 20-30 s); the rebuilt image's agent 113 s;
 //! the killed build's leftovers removed by the next start in 1.6-2.1 s; queue test 377 s (the
-//! second build waited 235 s for the first's vCPU); agent-timeout test a few seconds.
+//! second build waited 235 s for the first's vCPU); agent-timeout test a few seconds; full-disk
+//! test 303-305 s at load average 15-18 (making the tight base 15-20 s, agent 121 s, the
+//! install failing 60-100 s later).
 //! `cargo test --test build -- --test-threads=1` with all of them: about 25 min on that host.
 
 use prae::build::guest::Agent;
@@ -144,6 +150,7 @@ fn library_refuses_bad_requests_before_creating_anything() {
             os: os.into(),
             tier: None,
             overrides: ResourceProfile::default(),
+            disk_bytes: None,
         };
         let err = build::request_image_build(&hv, &mut store, &cfg, &req, &NoProgress)
             .unwrap_err()
@@ -666,4 +673,157 @@ fn agent_timeout_fails_the_build_and_leaves_nothing() {
     assert_eq!(b.len(), 1);
     assert_eq!(b[0].state, prae::store::BuildState::Failed);
     assert!(b[0].error.as_deref().unwrap_or("").contains("timed out"));
+}
+
+/// Runs a host tool (argument vector, no shell); its stdout, or a panic naming it.
+fn tool(program: &str, args: &[&str]) -> String {
+    let o = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{program}: {e}");
+        });
+    assert!(
+        o.status.success(),
+        "{program} {args:?}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `Block count`, `Free blocks` and `Block size` of an ext4 image (`dumpe2fs -h`).
+fn ext4_blocks(image: &str) -> (u64, u64, u64) {
+    let out = tool("dumpe2fs", &["-h", image]);
+    let field = |name: &str| -> u64 {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("dumpe2fs -h {image}: no {name}"))
+    };
+    (
+        field("Block count:"),
+        field("Free blocks:"),
+        field("Block size:"),
+    )
+}
+
+/// A Debian base like `debian`'s whose root file system (and disk) has only about `free_mib`
+/// MiB free: `mkfs.ext4 -d` of the base's `rootfs/` as `build-debian.sh` makes `base.qcow2`
+/// (no mount), into a file system sized so that the free space comes out at `free_mib`
+/// (measured with `dumpe2fs`, resized until it does), converted to qcow2; the kernel and initrd
+/// beside it. Returns the directory and the disk's size in bytes.
+fn tight_base(debian: &Path, dir: &Path, free_mib: u64) -> (PathBuf, u64) {
+    const MIB: u64 = 1 << 20;
+    let base = dir.join("tight-base");
+    std::fs::create_dir(&base).unwrap();
+    for f in ["vmlinuz", "initrd.img"] {
+        std::fs::copy(debian.join(f), base.join(f)).unwrap();
+    }
+    let raw = dir.join("tight.raw");
+    let raw_s = raw.to_str().unwrap();
+    let rootfs = debian.join("rootfs");
+    let mut size = 512 * MIB;
+    let mut free = 0;
+    for _ in 0..4 {
+        let _ = std::fs::remove_file(&raw);
+        tool(
+            "mkfs.ext4",
+            &[
+                "-q",
+                "-F",
+                "-d",
+                rootfs.to_str().unwrap(),
+                "-L",
+                "root",
+                raw_s,
+                &format!("{}M", size / MIB),
+            ],
+        );
+        let (count, free_blocks, bs) = ext4_blocks(raw_s);
+        assert_eq!(count * bs, size, "file system and disk differ in size");
+        free = free_blocks * bs / MIB;
+        if free.abs_diff(free_mib) <= 2 {
+            break;
+        }
+        size = (size / MIB + free_mib)
+            .checked_sub(free)
+            .expect("rootfs too large")
+            * MIB;
+    }
+    assert!(
+        free.abs_diff(free_mib) <= 2,
+        "could not size a file system with {free_mib} MiB free (got {free} MiB)"
+    );
+    println!("tight base: {} MiB disk, {free} MiB free", size / MIB);
+    let qcow = base.join("base.qcow2");
+    tool(
+        "qemu-img",
+        &["convert", "-O", "qcow2", raw_s, qcow.to_str().unwrap()],
+    );
+    std::fs::remove_file(&raw).unwrap();
+    (base, size)
+}
+
+#[test]
+fn full_build_disk_fails_clearly_and_leaves_nothing() {
+    let Some(lab) = lab("diskfull") else { return };
+    let pools = lab.pools();
+    // nodejs's closure installs about 106 MiB on the base (calibration/packages/). The disk
+    // gets 16 MiB free; `apt-get update` frees the base's ~49 MiB of archive lists (the local
+    // repository replaces the archive's sources), which still leaves about 40 MiB too little.
+    let cache = lab.state.path().parent().unwrap().join("prae-build-repos");
+    let repo = build::repo::prepare(&lab.debian, &cache, "nodejs", "debian12").unwrap();
+    let need_mib = repo.installed_size_kib() / 1024;
+    let (base, disk) = tight_base(&lab.debian, lab.state.path(), 16);
+    assert!(need_mib > 100, "nodejs's closure is only {need_mib} MiB");
+    let mut args = build_args(&lab, &pools, "nodejs");
+    args.extend([
+        "--base".into(),
+        base.display().to_string(),
+        "--repo".into(),
+        repo.dir.display().to_string(),
+        "--disk-size".into(),
+        format!("{}MiB", disk >> 20),
+    ]);
+    let t = Instant::now();
+    let run = run_json(
+        lab.command(&args.iter().map(String::as_str).collect::<Vec<_>>()),
+        |_, _| false,
+    );
+    println!("failed build took {:?}", t.elapsed());
+    assert_eq!(run.status.code(), Some(1), "{}", run.stderr);
+    let err = run.stderr.trim();
+    assert_eq!(err.lines().count(), 1, "not one line: {err}");
+    assert!(
+        err.contains("installing nodejs filled the build disk: no space left on its")
+            && err.contains("-root.qcow2): ")
+            && err.contains("No space left on device"),
+        "{err}"
+    );
+    assert!(
+        run.events.iter().any(|(_, e)| e["step"] == "install"),
+        "never got to install"
+    );
+    assert!(run.manifest.is_none());
+    let hv = Libvirt::open(Some(URI)).unwrap();
+    assert!(lab.domains(&hv).is_empty(), "a domain was left");
+    assert!(
+        hv.volume_list(&pools.0).unwrap().is_empty(),
+        "overlays left"
+    );
+    // No image, whole or partial: the images pool was never needed.
+    let images = hv.volume_list(&pools.1).unwrap_or_default();
+    assert!(images.is_empty(), "image volumes left: {images:?}");
+    let store = Store::open(lab.state.path().join("prae.db")).unwrap();
+    let b = store.builds().unwrap();
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].state, prae::store::BuildState::Failed);
+    assert!(
+        b[0].error
+            .as_deref()
+            .unwrap_or("")
+            .contains("filled the build disk"),
+        "{:?}",
+        b[0].error
+    );
 }

@@ -9,7 +9,8 @@
 //! 3. **repo**: the package's offline repository disk ([`repo`]; cached).
 //! 4. **profile**: [`engine::predict`] for package/OS/tier with the operator's overrides, plus
 //!    the build disk: base used + 2 x the closure's `Installed-Size` + 512 MiB (a documented
-//!    default of 1 GiB when the size is unknown), never below the base's own virtual size.
+//!    default of 1 GiB when the size is unknown), never below the base's own virtual size; or
+//!    the size the operator pinned ([`BuildRequest::disk_bytes`], `--disk-size`).
 //! 5. **queue**: the build's vCPUs and memory are reserved in the host-wide [`ledger`]; builds
 //!    that do not fit wait.
 //! 6. **volumes**: in the `prae-builds` dir pool (created when missing), a qcow2 overlay of
@@ -22,7 +23,10 @@
 //! 8. **install**: the root file system grown to the build disk (`resize2fs`), the repository
 //!    mounted as the only apt source, `apt-get update`, `apt-get install -y PKG` through
 //!    `guest-exec`, sampling all-domain stats every second into the store (subject kind
-//!    package, key `package/os`); `dpkg-query -W` for the version.
+//!    package, key `package/os`); `dpkg-query -W` for the version. A failed `apt-get` whose
+//!    output says the disk was full, or after which the guest's kernel log shows an OOM kill,
+//!    fails the build with an error saying so (disk and size, or memory and the killed
+//!    process).
 //! 9. **shutdown**: `guest-shutdown` (then `systemctl poweroff`).
 //! 10. **flatten/submit**: `qemu-img convert -O qcow2` of the overlay into a temporary volume
 //!     `prae-partial-<owner>-...` in the `images` pool, sha256, the manifest written beside it
@@ -176,6 +180,9 @@ pub struct BuildRequest {
     pub tier: Option<Tier>,
     /// Values the operator pinned (over the prediction).
     pub overrides: ResourceProfile,
+    /// The build disk's size in bytes, pinned by the operator (`None`: computed from the
+    /// package's installed size, see [`build_disk_size`]). Never below the base's own size.
+    pub disk_bytes: Option<u64>,
 }
 
 /// A pipeline step, for progress.
@@ -421,6 +428,36 @@ pub fn build_disk_size(
     }
 }
 
+/// A build disk size the operator pinned: rounded up to MiB; refused below the base's own
+/// virtual size (an overlay cannot be smaller than the file system it holds).
+pub fn pinned_disk_size(bytes: u64, base_virtual: u64) -> Result<(u64, String)> {
+    const MIB: u64 = 1 << 20;
+    let d = bytes.div_ceil(MIB) * MIB;
+    if d < base_virtual {
+        return Err(Error::Invalid(format!(
+            "build disk size {} is smaller than the base image ({})",
+            units::format_kib(bytes / 1024),
+            units::format_kib(base_virtual / 1024)
+        )));
+    }
+    Ok((d, "pinned by the operator".into()))
+}
+
+/// Whether a command's output says the guest's file system was full.
+pub fn disk_full(output: &str) -> bool {
+    output.contains("No space left on device")
+        || output.contains("You don't have enough free space")
+}
+
+/// The first OOM kill in a guest's kernel log, as "killed process N (NAME)".
+pub fn oom_kill(kernel_log: &str) -> Option<String> {
+    kernel_log.lines().find_map(|l| {
+        let (_, rest) = l.split_once("Out of memory: Killed process ")?;
+        let end = rest.find(')').map_or(rest.len(), |i| i + 1);
+        Some(format!("killed process {}", &rest[..end]))
+    })
+}
+
 /// Destroys, undefines and deletes what a build created, when dropped (success or error).
 struct Guard<'a> {
     hv: &'a dyn Hypervisor,
@@ -653,11 +690,14 @@ pub fn request_image_build(
         tier: req.tier,
         pinned: req.overrides.clone(),
     })?;
-    let (disk_bytes, disk_reason) = build_disk_size(
-        base_used_bytes(&base),
-        base_virtual,
-        meta.closure_installed_size_kib.filter(|_| repo.indexed),
-    );
+    let (disk_bytes, disk_reason) = match req.disk_bytes {
+        Some(d) => pinned_disk_size(d, base_virtual)?,
+        None => build_disk_size(
+            base_used_bytes(&base),
+            base_virtual,
+            meta.closure_installed_size_kib.filter(|_| repo.indexed),
+        ),
+    };
     alloc.provenance.sources.push(format!(
         "build disk {}: {disk_reason}",
         units::format_kib(disk_bytes / 1024)
@@ -874,6 +914,40 @@ fn memory_used(s: &DomainStats) -> Option<u64> {
 }
 
 impl Build<'_> {
+    /// The error of a failed `apt-get`: a full build disk or the guest kernel's OOM killer
+    /// named as such (the latter from the guest's kernel log), else the command's own error.
+    fn install_error(
+        &self,
+        agent: &Agent,
+        out: &guest::Exec,
+        what: &str,
+        disk_bytes: u64,
+        memory_kib: u64,
+    ) -> Error {
+        let text = format!("{}\n{}", out.stdout, out.stderr);
+        if let Some(line) = text.lines().find(|l| disk_full(l)) {
+            return Error::Invalid(format!(
+                "{what} filled the build disk: no space left on its {} root disk \
+                 ({}-root.qcow2): {}",
+                units::format_kib(disk_bytes / 1024),
+                self.name,
+                line.trim()
+            ));
+        }
+        let kernel_log = agent
+            .run("/usr/bin/dmesg", &[], None, Duration::from_secs(60))
+            .map(|o| o.stdout)
+            .unwrap_or_default();
+        if let Some(line) = oom_kill(&kernel_log) {
+            return Error::Invalid(format!(
+                "{what} ran out of memory in the build VM ({}): the guest kernel's OOM killer \
+                 {line}",
+                units::format_kib(memory_kib)
+            ));
+        }
+        out.error(&self.name)
+    }
+
     fn emit(&mut self, step: Step, message: String) {
         if step != self.step {
             self.timings
@@ -1073,7 +1147,13 @@ impl Build<'_> {
         };
         let update = agent.exec("/usr/bin/apt-get", &["update"], None, long, || tick(store))?;
         if !update.ok() {
-            return Err(update.error(&self.name));
+            return Err(self.install_error(
+                &agent,
+                &update,
+                "apt-get update",
+                disk_bytes,
+                memory_kib,
+            ));
         }
         let install = agent.exec(
             "/usr/bin/apt-get",
@@ -1091,15 +1171,8 @@ impl Build<'_> {
             self.log.push(format!("apt: {l}"));
         }
         if !install.ok() {
-            let text = format!("{}\n{}", install.stdout, install.stderr);
-            if text.contains("No space left on device") {
-                return Err(Error::Invalid(format!(
-                    "installing {pkg} filled the build disk ({}): {}",
-                    units::format_kib(disk_bytes / 1024),
-                    install.tail(2)
-                )));
-            }
-            return Err(install.error(&self.name));
+            let what = format!("installing {pkg}");
+            return Err(self.install_error(&agent, &install, &what, disk_bytes, memory_kib));
         }
         let version = agent
             .run(
@@ -1366,6 +1439,46 @@ mod tests {
         assert!(why.contains("installed size"), "{why}");
         let (b, _) = build_disk_size(1800 * MIB, 2048 * MIB, None);
         assert_eq!(b, 2824 * MIB);
+    }
+
+    #[test]
+    fn a_pinned_disk_is_never_below_the_base() {
+        const MIB: u64 = 1 << 20;
+        let (d, why) = pinned_disk_size(3000 * MIB + 1, 2048 * MIB).unwrap();
+        assert_eq!(d, 3001 * MIB);
+        assert_eq!(why, "pinned by the operator");
+        assert_eq!(
+            pinned_disk_size(2048 * MIB, 2048 * MIB).unwrap().0,
+            2048 * MIB
+        );
+        let e = pinned_disk_size(1024 * MIB, 2048 * MIB)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("build disk size 1GiB is smaller than the base image (2GiB)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn full_disks_and_oom_kills_are_recognized() {
+        assert!(disk_full(
+            "dpkg: error processing archive /mnt/repo/perl.deb (--unpack):\n cannot copy \
+             extracted data for './usr/bin/perl' to '/usr/bin/perl.dpkg-new': failed to write \
+             (No space left on device)"
+        ));
+        assert!(disk_full(
+            "E: You don't have enough free space in /var/cache/apt/archives/."
+        ));
+        assert!(!disk_full("E: Unable to locate package nosuch"));
+        let log = "[   1.0] virtio_balloon virtio3: ok\n\
+                   [ 412.5] Out of memory: Killed process 2311 (mariadbd) total-vm:1234kB, \
+                   anon-rss:400000kB\n[ 413.0] oom_reaper: reaped process 2311 (mariadbd)";
+        assert_eq!(
+            oom_kill(log).as_deref(),
+            Some("killed process 2311 (mariadbd)")
+        );
+        assert_eq!(oom_kill("[ 1.0] nothing to see"), None);
     }
 
     #[test]

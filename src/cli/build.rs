@@ -48,16 +48,21 @@ pub struct BuildEnvArgs {
 
 impl BuildEnvArgs {
     pub fn config(&self) -> Result<BuildConfig> {
+        // libvirt resolves paths itself (pool directories, backing files): relative ones are
+        // made absolute here, against prae's working directory.
+        let abs =
+            |p: &Path| std::path::absolute(p).map_err(|e| Error::io(p.display().to_string(), e));
+        let opt = |p: &Option<PathBuf>| p.as_deref().map(abs).transpose();
         let state = match &self.state_dir {
-            Some(d) => d.clone(),
+            Some(d) => abs(d)?,
             None => build::default_state_dir()?,
         };
         let mut cfg = BuildConfig::new(state)?;
-        cfg.base_dir = self.base.clone();
-        cfg.repo_dir = self.repo.clone();
+        cfg.base_dir = opt(&self.base)?;
+        cfg.repo_dir = opt(&self.repo)?;
         cfg.images_pool = self.images_pool.clone();
         cfg.builds_pool = self.builds_pool.clone();
-        cfg.repo_cache = self.repo_cache.clone();
+        cfg.repo_cache = opt(&self.repo_cache)?;
         cfg.agent_timeout = Duration::from_secs(self.agent_timeout);
         cfg.install_timeout = Duration::from_secs(self.install_timeout);
         Ok(cfg)
@@ -81,6 +86,10 @@ pub struct BuildArgs {
     pub os: String,
     #[command(flatten)]
     pub profile: ProfileArgs,
+    /// Build disk size, in libvirt units (e.g. 3GiB), instead of the one computed from the
+    /// package's installed size; at least the base image's size.
+    #[arg(long, value_parser = parse_disk_size)]
+    pub disk_size: Option<u64>,
     #[command(flatten)]
     pub env: BuildEnvArgs,
     /// Measure only: do not flatten and submit an image.
@@ -214,12 +223,24 @@ fn request(package: &str, os: &str, profile: &ProfileArgs) -> BuildRequest {
         os: os.to_string(),
         tier: profile.tier,
         overrides: profile.pinned(),
+        disk_bytes: None,
     }
+}
+
+/// A disk size in libvirt units, as bytes.
+fn parse_disk_size(s: &str) -> std::result::Result<u64, String> {
+    units::parse_size_kib(s)
+        .map_err(|e| e.to_string())?
+        .checked_mul(1024)
+        .ok_or_else(|| format!("disk size '{s}' is too large"))
 }
 
 /// `prae build`.
 pub fn run_build(uri: Option<&str>, a: &BuildArgs) -> Result<()> {
-    let req = request(&a.package, &a.os, &a.profile);
+    let req = BuildRequest {
+        disk_bytes: a.disk_size,
+        ..request(&a.package, &a.os, &a.profile)
+    };
     // Bad input fails before any connection or file is opened.
     crate::engine::validate_package_name(&req.package)?;
     crate::engine::normalize_os(&req.os)?;
