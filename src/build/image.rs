@@ -4,12 +4,11 @@
 use super::Manifest;
 use super::owner::PARTIAL_PREFIX;
 use crate::hypervisor::{Hypervisor, VolumeInfo};
+use crate::store::files;
 use crate::{Error, Result};
 use quick_xml::Writer;
 use quick_xml::events::{BytesEnd, BytesStart, BytesText, Event};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -106,7 +105,7 @@ pub fn ensure_pool(hv: &dyn Hypervisor, name: &str, path: &Path) -> Result<()> {
             "storage pool '{name}' exists but is not running (virsh pool-start {name})"
         ))),
         None => {
-            std::fs::create_dir_all(path).map_err(|e| Error::io(path.display().to_string(), e))?;
+            files::create_dir_all(path)?;
             hv.pool_define_start(&dir_pool_xml(name, path)?).map(drop)
         }
     }
@@ -155,19 +154,7 @@ pub fn flatten(src: &Path, dst: &Path) -> Result<()> {
 
 /// SHA-256 of a file, hex.
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path.display().to_string(), e))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .map_err(|e| Error::io(path.display().to_string(), e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    files::sha256(path)
 }
 
 /// The manifest beside an image: `NAME.qcow2` -> `NAME.json`.
@@ -196,8 +183,9 @@ pub fn list(hv: &dyn Hypervisor, pool: &str) -> Result<Vec<ImageEntry>> {
         .into_iter()
         .filter(|v| v.name.ends_with(".qcow2") && !v.name.starts_with(PARTIAL_PREFIX))
         .map(|v: VolumeInfo| {
-            let manifest = std::fs::read_to_string(manifest_path(Path::new(&v.path)))
+            let manifest = files::read_optional(&manifest_path(Path::new(&v.path)))
                 .ok()
+                .flatten()
                 .and_then(|t| serde_json::from_str(&t).ok());
             ImageEntry {
                 volume: v.name,
@@ -235,11 +223,7 @@ pub fn remove(hv: &dyn Hypervisor, pool: &str, name: &str) -> Result<ImageEntry>
     }
     let m = manifest_path(Path::new(&img.path));
     hv.volume_delete(pool, &img.volume)?;
-    match std::fs::remove_file(&m) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io(m.display().to_string(), e)),
-    }
+    files::remove_file(&m)?;
     let _ = hv.pool_refresh(pool);
     Ok(img)
 }

@@ -13,10 +13,9 @@
 //! `PRAE_BUILD_VCPUS`, or the config): memory and vCPUs are never committed beyond it.
 
 use super::owner::Owner;
+use crate::store::files;
 use crate::{Error, Result, units};
 use serde::{Deserialize, Serialize};
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -62,18 +61,15 @@ impl Ledger {
     }
 
     fn lock(&self) -> Result<super::owner::LockFile> {
-        std::fs::create_dir_all(&self.dir)
-            .map_err(|e| Error::io(self.dir.display().to_string(), e))?;
+        files::create_dir_all(&self.dir)?;
         super::owner::LockFile::acquire(&self.dir.join("reservations.lock"))
     }
 
     /// The live entries (dead owners dropped). Call with the lock held.
     fn read(&self) -> Result<Vec<Entry>> {
         let path = self.data();
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io(path.display().to_string(), e)),
+        let Some(text) = files::read_optional(&path)? else {
+            return Ok(Vec::new());
         };
         // An unreadable ledger (e.g. from a future format) is treated as empty rather than
         // blocking every build; its owners, if alive, re-check nothing, so say so.
@@ -102,11 +98,7 @@ impl Ledger {
         let tmp = self.dir.join("reservations.json.tmp");
         let text = serde_json::to_string_pretty(entries)
             .map_err(|e| Error::Invalid(format!("cannot encode the ledger: {e}")))?;
-        let mut f = File::create(&tmp).map_err(|e| Error::io(tmp.display().to_string(), e))?;
-        f.write_all(text.as_bytes())
-            .and_then(|()| f.sync_all())
-            .map_err(|e| Error::io(tmp.display().to_string(), e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io(path.display().to_string(), e))
+        files::write_atomic(&path, &tmp, text.as_bytes(), true)
     }
 
     /// What live builds hold now.

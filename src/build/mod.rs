@@ -37,8 +37,9 @@
 //!
 //! # Invariants
 //! - libvirt only through the [`Hypervisor`] trait; the database only through [`Store`].
-//!   Files this module writes itself: the repository cache, the ledger, serial logs and the
-//!   image manifests (the image store's files live beside its volumes).
+//!   Its files (the repository cache, the ledger, lock files, serial logs and the image
+//!   manifests, which live beside their volumes) are read and written through
+//!   [`store::files`]; libvirt and QEMU write the volumes and serial logs themselves.
 //! - Nothing passes through a shell: every command is an argument vector.
 //! - Everything a build creates is named after its owner process ([`owner`]); leftovers of dead
 //!   owners are removed by the next build or `prae images list`, and nothing else is.
@@ -53,7 +54,7 @@ use crate::domain::{self, template};
 use crate::engine::{self, PredictRequest};
 use crate::hypervisor::{DomainState, DomainStats, Hypervisor};
 use crate::model::{Allocation, ResourceProfile, Tier, UsageSample};
-use crate::store::{self, BuildId, BuildState, BuildUpdate, MeasuredUsage, NewBuild, Store};
+use crate::store::{self, BuildId, BuildState, BuildUpdate, MeasuredUsage, NewBuild, Store, files};
 use crate::{Error, Result, units};
 use guest::Agent;
 use ledger::{Capacity, Ledger};
@@ -380,8 +381,9 @@ pub fn check_base(cfg: &BuildConfig) -> Result<PathBuf> {
 
 /// Bytes the base's root file system uses (from its manifest's `rootfs_bytes`, else 512 MiB).
 fn base_used_bytes(base: &Path) -> u64 {
-    std::fs::read_to_string(base.join("manifest"))
+    files::read_optional(&base.join("manifest"))
         .ok()
+        .flatten()
         .and_then(|t| {
             t.lines()
                 .find_map(|l| l.strip_prefix("rootfs_bytes=")?.trim().parse().ok())
@@ -491,7 +493,7 @@ impl Guard<'_> {
             }
         }
         for f in self.files.drain(..) {
-            let _ = std::fs::remove_file(f);
+            let _ = files::remove_file(&f);
         }
         problems
     }
@@ -561,24 +563,14 @@ pub fn remove_leftovers(
         removed.push(format!("directory {p}"));
     }
     // Serial logs of failed or killed builds are kept for a week, for diagnosis.
-    for entry in std::fs::read_dir(cfg.logs_dir())
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let old = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > Duration::from_secs(7 * 86_400));
+    for (name, path) in files::entries(&cfg.logs_dir()) {
+        let old = files::age(&path).is_some_and(|age| age > Duration::from_secs(7 * 86_400));
         if old
             && name
                 .strip_suffix(".log")
                 .is_some_and(|b| dead(b, BUILD_PREFIX))
         {
-            let _ = std::fs::remove_file(entry.path());
+            let _ = files::remove_file(&path);
         }
     }
     if let Some(store) = store {
@@ -816,7 +808,7 @@ pub fn request_image_build(
     );
     match result {
         Ok(mut r) => {
-            let _ = std::fs::remove_file(&log_path);
+            let _ = files::remove_file(&log_path);
             for p in &problems {
                 r.manifest.log.push(format!("cleanup: {p}"));
             }
@@ -1024,8 +1016,7 @@ impl Build<'_> {
 
         // 7. Domain.
         let accel = hv.choose_virt_type();
-        std::fs::create_dir_all(cfg.logs_dir())
-            .map_err(|e| Error::io(cfg.logs_dir().display().to_string(), e))?;
+        files::create_dir_all(&cfg.logs_dir())?;
         let mut v = template::TemplateValues::new(&self.name, accel.virt_type, memory_kib, vcpus);
         v.max_vcpus = Some(max_vcpus);
         v.kernel = Some(base.join("vmlinuz"));
@@ -1258,9 +1249,7 @@ impl Build<'_> {
             image::flatten(Path::new(&root.path), &partial_path)?;
             self.emit(Step::Submit, "sha256 and manifest".into());
             let sha = image::sha256_file(&partial_path)?;
-            let size = std::fs::metadata(&partial_path)
-                .map_err(|e| Error::io(partial.path.clone(), e))?
-                .len();
+            let size = files::size(&partial_path)?;
             let dir = partial_path
                 .parent()
                 .unwrap_or(Path::new("/"))
@@ -1283,12 +1272,10 @@ impl Build<'_> {
             let tmp = dir.join(format!(".{final_name}.json.tmp"));
             let text = serde_json::to_string_pretty(&manifest)
                 .map_err(|e| Error::Invalid(format!("cannot encode the manifest: {e}")))?;
-            std::fs::write(&tmp, text).map_err(|e| Error::io(tmp.display().to_string(), e))?;
-            std::fs::rename(&tmp, &mpath).map_err(|e| Error::io(mpath.display().to_string(), e))?;
+            files::write_atomic(&mpath, &tmp, text.as_bytes(), false)?;
             guard.files.push(mpath.clone());
             // The image appears under its final name only once it and its manifest are whole.
-            std::fs::rename(&partial_path, &image_path)
-                .map_err(|e| Error::io(image_path.display().to_string(), e))?;
+            files::rename(&partial_path, &image_path)?;
             guard.volumes.retain(|(p, _)| p != &cfg.images_pool);
             guard.files.retain(|f| f != &mpath);
             hv.pool_refresh(&cfg.images_pool)?;

@@ -11,6 +11,8 @@
 //! domain must in addition carry prae's metadata naming the build (written by `domain::rewrite`
 //! as the provenance source `build <name>`). Nothing else is ever touched.
 
+use crate::store::files;
+use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Prefix of build domains and their volumes.
@@ -68,7 +70,9 @@ pub fn owner_of(name: &str, prefix: &str) -> Option<Owner> {
 
 /// Field 22 of `/proc/<pid>/stat` (start time in clock ticks since boot).
 fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = files::read_optional(Path::new(&format!("/proc/{pid}/stat")))
+        .ok()
+        .flatten()?;
     // The command name (field 2) is in parentheses and may contain spaces: split after it.
     let rest = &stat[stat.rfind(')')? + 1..];
     rest.split_whitespace().nth(19)?.parse().ok()
@@ -86,23 +90,19 @@ pub struct LockFile {
 impl LockFile {
     /// Waits (polling every 20 ms) until the lock at `path` is ours.
     pub fn acquire(path: &std::path::Path) -> crate::Result<LockFile> {
-        use std::io::Write;
         let me = Owner::current();
         loop {
-            match std::fs::File::options()
-                .write(true)
-                .create_new(true)
-                .open(path)
-            {
-                Ok(mut f) => {
-                    f.write_all(format!("{} {}\n", me.pid, me.start).as_bytes())
-                        .map_err(|e| crate::Error::io(path.display().to_string(), e))?;
+            match files::create_new(path, &format!("{} {}\n", me.pid, me.start))? {
+                true => {
                     return Ok(LockFile {
                         path: path.to_path_buf(),
                     });
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let text = std::fs::read_to_string(path).unwrap_or_default();
+                false => {
+                    let text = files::read_optional(path)
+                        .ok()
+                        .flatten()
+                        .unwrap_or_default();
                     let mut it = text.split_whitespace();
                     let holder = match (it.next().map(str::parse), it.next().map(str::parse)) {
                         (Some(Ok(pid)), Some(Ok(start))) => Some(Owner { pid, start }),
@@ -111,20 +111,16 @@ impl LockFile {
                     let stale = match holder {
                         Some(o) => !o.alive(),
                         // Being written, or damaged: stale once it is old.
-                        None => std::fs::metadata(path)
-                            .and_then(|m| m.modified())
-                            .ok()
-                            .and_then(|t| t.elapsed().ok())
+                        None => files::age(path)
                             .is_some_and(|age| age > std::time::Duration::from_secs(10)),
                     };
                     if stale {
                         log::warn!("breaking the stale lock {} ({text:?})", path.display());
-                        let _ = std::fs::remove_file(path);
+                        let _ = files::remove_file(path);
                         continue;
                     }
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
-                Err(e) => return Err(crate::Error::io(path.display().to_string(), e)),
             }
         }
     }
@@ -132,7 +128,7 @@ impl LockFile {
 
 impl Drop for LockFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        let _ = files::remove_file(&self.path);
     }
 }
 

@@ -17,6 +17,7 @@
 //! hold `repo.img`; its `Packages` (if any) gives the installed sizes.
 
 use super::owner::{Owner, REPO_WORK_PREFIX, owner_of};
+use crate::store::files;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -105,9 +106,9 @@ pub fn external(dir: &Path) -> Result<Repo> {
             dir.display()
         )));
     }
-    let (debs, indexed) = match std::fs::read_to_string(dir.join("Packages")) {
-        Ok(t) => (parse_packages(&t), true),
-        Err(_) => (Vec::new(), false),
+    let (debs, indexed) = match files::read_optional(&dir.join("Packages")).ok().flatten() {
+        Some(t) => (parse_packages(&t), true),
+        None => (Vec::new(), false),
     };
     Ok(Repo {
         dir: dir.to_path_buf(),
@@ -122,11 +123,9 @@ pub fn external(dir: &Path) -> Result<Repo> {
 /// Removes work directories of dead owners in `cache`; returns what was removed.
 pub fn remove_leftovers(cache: &Path) -> Vec<String> {
     let mut removed = Vec::new();
-    for entry in std::fs::read_dir(cache).into_iter().flatten().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
+    for (name, p) in files::entries(cache) {
         if owner_of(&name, REPO_WORK_PREFIX).is_some_and(|o| !o.alive()) {
-            let p = entry.path();
-            match std::fs::remove_dir_all(&p) {
+            match files::remove_dir_all(&p) {
                 Ok(()) => removed.push(p.display().to_string()),
                 Err(e) => log::warn!("cannot remove the leftover {}: {e}", p.display()),
             }
@@ -141,9 +140,9 @@ struct WorkDir(Option<PathBuf>);
 impl Drop for WorkDir {
     fn drop(&mut self) {
         if let Some(p) = self.0.take()
-            && let Err(e) = std::fs::remove_dir_all(&p)
+            && let Err(e) = files::remove_dir_all(&p)
         {
-            log::warn!("cannot remove {}: {e}", p.display());
+            log::warn!("cannot remove it: {e}");
         }
     }
 }
@@ -204,7 +203,7 @@ pub fn prepare(base: &Path, cache: &Path, package: &str, os: &str) -> Result<Rep
     if let Some(r) = read_cached(&meta) {
         return Ok(r);
     }
-    std::fs::create_dir_all(cache).map_err(|e| Error::io(cache.display().to_string(), e))?;
+    files::create_dir_all(cache)?;
     let _lock = super::owner::LockFile::acquire(&cache.join("repo.lock"))?;
     if let Some(r) = read_cached(&meta) {
         return Ok(r);
@@ -212,7 +211,7 @@ pub fn prepare(base: &Path, cache: &Path, package: &str, os: &str) -> Result<Rep
     remove_leftovers(cache);
     let started = std::time::Instant::now();
     let work = cache.join(format!("{REPO_WORK_PREFIX}{}", Owner::current().token()));
-    std::fs::create_dir(&work).map_err(|e| Error::io(work.display().to_string(), e))?;
+    files::create_dir(&work)?;
     let _work_guard = WorkDir(Some(work.clone()));
     let root = work.join("rootfs");
     run(
@@ -224,9 +223,9 @@ pub fn prepare(base: &Path, cache: &Path, package: &str, os: &str) -> Result<Rep
         "cp -a of the base rootfs",
     )?;
     let resolv = root.join("etc/resolv.conf");
-    let _ = std::fs::remove_file(&resolv);
-    let host_resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
-    std::fs::write(&resolv, host_resolv).map_err(|e| Error::io(resolv.display().to_string(), e))?;
+    let _ = files::remove_file(&resolv);
+    let host_resolv = files::read(Path::new("/etc/resolv.conf")).unwrap_or_default();
+    files::write(&resolv, &host_resolv)?;
     let chroot = |args: &[&str]| {
         let mut c = Command::new("chroot");
         c.arg(&root)
@@ -260,16 +259,11 @@ pub fn prepare(base: &Path, cache: &Path, package: &str, os: &str) -> Result<Rep
         )));
     }
     let repo = work.join("repo");
-    std::fs::create_dir(&repo).map_err(|e| Error::io(repo.display().to_string(), e))?;
+    files::create_dir(&repo)?;
     let archives = root.join("var/cache/apt/archives");
-    for entry in std::fs::read_dir(&archives)
-        .map_err(|e| Error::io(archives.display().to_string(), e))?
-        .flatten()
-    {
-        let p = entry.path();
+    for (name, p) in files::entries_of(&archives)? {
         if p.extension().is_some_and(|x| x == "deb") {
-            let to = repo.join(entry.file_name());
-            std::fs::rename(&p, &to).map_err(|e| Error::io(to.display().to_string(), e))?;
+            files::rename(&p, &repo.join(name))?;
         }
     }
     let scan = run(
@@ -280,13 +274,12 @@ pub fn prepare(base: &Path, cache: &Path, package: &str, os: &str) -> Result<Rep
         "dpkg-scanpackages",
     )?;
     let packages = repo.join("Packages");
-    std::fs::write(&packages, &scan.stdout)
-        .map_err(|e| Error::io(packages.display().to_string(), e))?;
+    files::write(&packages, &scan.stdout)?;
     let debs = parse_packages(&String::from_utf8_lossy(&scan.stdout));
     let bytes: u64 = debs.iter().map(|d| d.size).sum();
     let size_mib = bytes * 5 / 4 / (1024 * 1024) + 16;
     let done = work.join("out");
-    std::fs::create_dir(&done).map_err(|e| Error::io(done.display().to_string(), e))?;
+    files::create_dir(&done)?;
     run(
         Command::new("mkfs.ext4")
             .args(["-q", "-F", "-d"])
@@ -296,8 +289,7 @@ pub fn prepare(base: &Path, cache: &Path, package: &str, os: &str) -> Result<Rep
             .arg(format!("{size_mib}M")),
         "mkfs.ext4 of the repository disk",
     )?;
-    std::fs::copy(&packages, done.join("Packages"))
-        .map_err(|e| Error::io(packages.display().to_string(), e))?;
+    files::copy(&packages, &done.join("Packages"))?;
     let r = Repo {
         dir: out.clone(),
         image: out.join("repo.img"),
@@ -308,17 +300,16 @@ pub fn prepare(base: &Path, cache: &Path, package: &str, os: &str) -> Result<Rep
     };
     let text = serde_json::to_string_pretty(&r)
         .map_err(|e| Error::Invalid(format!("cannot encode the repository record: {e}")))?;
-    std::fs::write(done.join("repo.json"), text)
-        .map_err(|e| Error::io(done.display().to_string(), e))?;
+    files::write(&done.join("repo.json"), text.as_bytes())?;
     if out.exists() {
-        let _ = std::fs::remove_dir_all(&out);
+        let _ = files::remove_dir_all(&out);
     }
-    std::fs::rename(&done, &out).map_err(|e| Error::io(out.display().to_string(), e))?;
+    files::rename(&done, &out)?;
     Ok(r)
 }
 
 fn read_cached(meta: &Path) -> Option<Repo> {
-    let text = std::fs::read_to_string(meta).ok()?;
+    let text = files::read_optional(meta).ok().flatten()?;
     let mut r: Repo = serde_json::from_str(&text).ok()?;
     r.image.is_file().then(|| {
         r.cached = true;
