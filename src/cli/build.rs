@@ -512,3 +512,38 @@ pub fn run_calibrate(uri: Option<&str>, a: &CalibrateArgs) -> Result<()> {
     eprintln!("prae: calibrate: {ok} measured, {failed} failed");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_reach_libvirt_absolute() {
+        let args = BuildEnvArgs {
+            base: Some("base".into()),
+            repo: Some("./repo".into()),
+            state_dir: Some("state".into()),
+            db: None,
+            repo_cache: Some("cache".into()),
+            images_pool: "images".into(),
+            builds_pool: "prae-builds".into(),
+            agent_timeout: 1,
+            install_timeout: 1,
+        };
+        let cfg = args.config().unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(cfg.state_dir, cwd.join("state"));
+        assert_eq!(cfg.base_dir, Some(cwd.join("base")));
+        assert_eq!(cfg.repo_dir, Some(cwd.join("repo")));
+        assert_eq!(cfg.repo_cache, Some(cwd.join("cache")));
+        assert!(cfg.builds_pool_dir().is_absolute());
+    }
+
+    #[test]
+    fn disk_sizes_are_bytes_and_bad_ones_are_named() {
+        assert_eq!(parse_disk_size("3GiB"), Ok(3 << 30));
+        assert_eq!(parse_disk_size("512MiB"), Ok(512 << 20));
+        let e = parse_disk_size("lots").unwrap_err();
+        assert!(e.contains("lots"), "{e}");
+    }
+}
