@@ -157,6 +157,12 @@ fn body_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError>
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("this operation needs a JSON body"));
     }
+    // serde would also accept a struct as a JSON array; the API takes objects only.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::bad_request(
+            "invalid request body: expected a JSON object",
+        ));
+    }
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
 }
