@@ -11,6 +11,7 @@
 //! db = "/var/lib/prae/prae.db"
 //! policy = "advise"             # off | advise | enforce
 //! tier = "medium"               # the tier interception predicts with
+//! intercept_prefix = "ci-"      # optional: intercept only domains named ci-*
 //! sample_interval_s = 10
 //! ```
 
@@ -91,6 +92,8 @@ pub struct Config {
     pub policy: Policy,
     /// The tier interception predicts with.
     pub tier: Tier,
+    /// Intercept only domains whose name starts with this (default: every domain).
+    pub intercept_prefix: Option<String>,
     /// Seconds between two samples of node and domain stats (0: no sampling).
     pub sample_interval_s: u64,
     /// Sample batches held in memory while the store is slow; the oldest is dropped beyond.
@@ -115,6 +118,7 @@ impl Default for Config {
             db: None,
             policy: Policy::Advise,
             tier: crate::engine::DEFAULT_TIER,
+            intercept_prefix: None,
             sample_interval_s: 10,
             sample_queue: 64,
             reconnect_s: 2,

@@ -77,6 +77,14 @@ pub fn handle_domain(d: &Daemon, hv: &dyn Hypervisor, name: &str) -> Result<Outc
     if policy == Policy::Off {
         return Ok(out("skipped", "policy off".into()));
     }
+    if let Some(p) = &d.config().intercept_prefix
+        && !name.starts_with(p.as_str())
+    {
+        return Ok(out(
+            "skipped",
+            format!("name outside intercept_prefix '{p}'"),
+        ));
+    }
     let info = hv.domain_info(name)?;
     if !info.persistent {
         return Ok(out("skipped", "transient domain".into()));
