@@ -606,6 +606,17 @@ fn sampling_writes_history_and_status_shows_domains() {
 }
 
 #[test]
+fn the_shipped_config_parses() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/prae.toml");
+    let c = Config::from_toml(&std::fs::read_to_string(&p).unwrap(), "contrib/prae.toml").unwrap();
+    assert_eq!(
+        (c.uri.as_str(), c.policy),
+        ("qemu:///system", Policy::Advise)
+    );
+    assert_eq!(c.socket_group.as_deref(), Some("libvirt"));
+}
+
+#[test]
 fn the_prepare_hook_refuses_unhandled_domains_under_enforce() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("prae.toml");

@@ -167,3 +167,144 @@ fn virsh_defines_are_rewritten_or_annotated_before_start() {
     assert!(!marks_of(&hv, &opt).advised);
     d.stop().unwrap();
 }
+
+/// A session libvirtd of its own, run as `nobody` on a private socket, so it can be killed
+/// without disturbing the lab's shared one.
+struct PrivateLibvirtd {
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateLibvirtd {
+    fn new() -> PrivateLibvirtd {
+        let dir = tempfile::Builder::new()
+            .prefix("prae-dmn-lv")
+            .tempdir()
+            .unwrap();
+        std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).unwrap();
+        let mut l = PrivateLibvirtd { dir, child: None };
+        l.start();
+        l
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("run/libvirt/libvirt-sock")
+    }
+
+    fn uri(&self) -> String {
+        format!("qemu+unix:///session?socket={}", self.socket().display())
+    }
+
+    fn start(&mut self) {
+        let d = self.dir.path();
+        let child = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .args(["libvirtd", "--timeout", "0"])
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("HOME", d)
+            .env("XDG_RUNTIME_DIR", d.join("run"))
+            .env("XDG_CONFIG_HOME", d.join("config"))
+            .env("XDG_CACHE_HOME", d.join("cache"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("setpriv/libvirtd");
+        self.child = Some(child);
+        let uri = self.uri();
+        wait_until("the private libvirtd answers", WAIT, || {
+            Libvirt::open(Some(&uri)).is_ok()
+        });
+    }
+
+    /// SIGKILL, by pid: libvirtd dies as in a crash.
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_file(self.socket());
+    }
+}
+
+impl Drop for PrivateLibvirtd {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn health(socket: &Path) -> serde_json::Value {
+    prae::daemon::client::call(socket, &prae::daemon::Request::Health)
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+#[test]
+fn killing_libvirtd_is_reported_predictions_go_on_and_nothing_is_missed() {
+    let Some(guest) = lab() else { return };
+    let mut lv = PrivateLibvirtd::new();
+    let uri = lv.uri();
+    let c = Config {
+        uri: uri.clone(),
+        policy: Policy::Enforce,
+        sample_interval_s: 0,
+        reconnect_s: 3,
+        ..Config::default()
+    };
+    let u2 = uri.clone();
+    let connector: prae::daemon::Connector =
+        Box::new(move || Libvirt::open(Some(&u2)).map(|l| Arc::new(l) as Arc<dyn Hypervisor>));
+    let d = start(c, connector, None, false);
+    wait_until("connected", WAIT, || {
+        health(&d.socket)["libvirt"]["connected"] == true
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let define = |name: &str| {
+        let f = dir.path().join(format!("{name}.xml"));
+        std::fs::write(&f, domain_xml(name, &guest, "")).unwrap();
+        let o = Command::new("virsh")
+            .args(["-q", "-c", &uri, "define"])
+            .arg(&f)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let marks_on = |name: &str| {
+        let hv = Libvirt::open(Some(&uri)).unwrap();
+        marks::marks(&hv.domain_xml(name, XmlKind::Inactive).unwrap()).unwrap()
+    };
+    define("prae-dmn-kill-before");
+    wait_until("rewritten before the kill", WAIT, || {
+        marks_on("prae-dmn-kill-before").handled
+    });
+
+    lv.kill();
+    wait_until("the loss reported", WAIT, || {
+        health(&d.socket)["libvirt"]["connected"] == false
+    });
+    let p = prae::daemon::client::call(
+        &d.socket,
+        &prae::daemon::Request::Predict(Default::default()),
+    )
+    .unwrap();
+    assert_eq!(p.status, 200, "{}", p.body);
+
+    // libvirtd back; a domain defined at once, most likely before the daemon reconnects (it
+    // retries every 3 s): its DEFINED event is then lost and only the rescan can catch it.
+    lv.start();
+    define("prae-dmn-kill-after");
+    let early = health(&d.socket)["libvirt"]["connected"] == false;
+    wait_until("reconnected", WAIT, || {
+        health(&d.socket)["libvirt"]["connected"] == true
+    });
+    wait_until("the domain defined meanwhile rewritten", WAIT, || {
+        marks_on("prae-dmn-kill-after").handled
+    });
+    println!("defined before the daemon reconnected: {early} (true: caught by the rescan)");
+    let m = prae::daemon::client::call(&d.socket, &prae::daemon::Request::Metrics)
+        .unwrap()
+        .body;
+    assert!(m.contains("prae_libvirt_disconnects_total 1\n"), "{m}");
+    d.stop().unwrap();
+}
