@@ -398,6 +398,30 @@ fn advise_records_the_recommendation_only() {
     cleanup(&hv, &names);
 }
 
+#[test]
+fn a_domain_running_before_prae_saw_it_is_resized_live_within_its_maximums() {
+    let _g = serial();
+    let hv = Libvirt::open(Some("test:///default")).unwrap();
+    let name = "prae-dmn-live";
+    cleanup(&hv, &[name]);
+    let xml = format!(
+        "<domain type='test'><name>{name}</name><memory unit='KiB'>4194304</memory>\
+         <currentMemory unit='KiB'>1048576</currentMemory><vcpu current='1'>4</vcpu>\
+         <os><type arch='x86_64'>hvm</type></os></domain>"
+    );
+    hv.define(&xml).unwrap();
+    hv.start(name).unwrap();
+    let d = start(config(Policy::Enforce), test_driver(), None, false);
+    wait_until("rewritten", WAIT, || marks_of(&hv, name).handled);
+    let info = hv.domain_info(name).unwrap();
+    assert_eq!((info.vcpus, info.memory_kib), (2, 2 * 1024 * 1024));
+    let m = client::call(&d.socket, &Request::Metrics).unwrap().body;
+    assert!(m.contains("prae_live_adjustments_total 2\n"), "{m}");
+    drop(d);
+    let _ = hv.destroy(name);
+    cleanup(&hv, &[name]);
+}
+
 // ---- reconnect -------------------------------------------------------------------------
 
 /// The test driver behind a switch: while `down`, every call fails as if libvirtd had died.
