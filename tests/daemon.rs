@@ -273,6 +273,74 @@ fn bad_requests_are_refused_and_change_nothing() {
     assert!(e.to_string().contains("already listening"), "{e}");
 }
 
+/// Run by `socket_peers_are_told_apart_by_their_credentials` as user nobody: sends the requests
+/// named in `PRAE_DMN_AS_NOBODY` (the socket path) and prints the statuses.
+#[test]
+fn helper_client_as_nobody() {
+    let Some(sock) = std::env::var_os("PRAE_DMN_AS_NOBODY") else {
+        return;
+    };
+    let s = Path::new(&sock);
+    let set = "{\"scope\":{\"kind\":\"domain\",\"name\":\"x\"},\"spec\":{\"type\":\"exact\",\"profile\":{\"vcpus\":2}},\"reason\":\"r\"}";
+    let a = raw(s, "POST", "/v1/predict", Some("{}"));
+    let b = raw(s, "POST", "/v1/overrides", Some(set));
+    println!("STATUSES {} {} {}", a.status, b.status, b.body);
+}
+
+#[test]
+fn socket_peers_are_told_apart_by_their_credentials() {
+    let _g = serial();
+    let nobody = 65534;
+    let c = Config {
+        socket_group: Some(nobody.to_string()),
+        ..config(Policy::Off)
+    };
+    let d = start(c, test_driver(), None, false);
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    for dir in [
+        d.dir.path().to_path_buf(),
+        d.socket.parent().unwrap().to_path_buf(),
+    ] {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    assert_eq!(std::fs::metadata(&d.socket).unwrap().gid(), nobody);
+    // This test binary, copied where nobody can run it (the target directory may be private).
+    let bin_dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(bin_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = bin_dir.path().join("daemon-test");
+    std::fs::copy(std::env::current_exe().unwrap(), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&bin)
+        .current_dir(bin_dir.path())
+        .args([
+            "--exact",
+            "helper_client_as_nobody",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("PRAE_DMN_AS_NOBODY", &d.socket)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let line = out
+        .lines()
+        .find_map(|l| l.split_once("STATUSES ").map(|(_, r)| r.to_string()))
+        .unwrap_or_else(|| panic!("no statuses: {out} {}", String::from_utf8_lossy(&o.stderr)));
+    // A member of the socket's group may predict but is no admin.
+    assert!(line.starts_with("200 403 "), "{line}");
+    assert!(line.contains("uid 65534 is not"), "{line}");
+    let r = client::call(
+        &d.socket,
+        &Request::ListOverrides {
+            include_inactive: true,
+        },
+    )
+    .unwrap();
+    assert_eq!(r.json().unwrap(), serde_json::json!([]));
+}
+
 #[test]
 fn tcp_needs_the_bearer_token() {
     let _g = serial();

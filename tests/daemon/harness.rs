@@ -58,6 +58,7 @@ pub fn start(mut config: Config, connector: Connector, token: Option<&str>, tcp:
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let (d2, sock2) = (d.clone(), socket.clone());
+    let group = d.config().socket_group.clone();
     let thread = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -65,7 +66,7 @@ pub fn start(mut config: Config, connector: Connector, token: Option<&str>, tcp:
             .build()
             .expect("runtime");
         rt.block_on(async move {
-            let unix = daemon::bind_unix(&sock2, None)?;
+            let unix = daemon::bind_unix(&sock2, group.as_deref())?;
             let tcp = if tcp {
                 Some(
                     tokio::net::TcpListener::bind("127.0.0.1:0")
