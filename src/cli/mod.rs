@@ -5,9 +5,11 @@
 //! defined or changed.
 
 pub mod build;
+pub mod daemon;
 pub mod forecast;
 pub mod history;
 pub mod prae;
+pub mod status;
 pub mod virsh;
 
 use crate::domain::Rewritten;

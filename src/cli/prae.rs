@@ -44,6 +44,13 @@ pub enum Command {
     Calibrate(super::build::CalibrateArgs),
     /// Fit an automatic ARIMA to a series file and forecast it, with prediction intervals.
     Forecast(super::forecast::ForecastArgs),
+    /// Run the daemon in the foreground: API, interception, sampling, metrics.
+    Daemon(super::daemon::DaemonArgs),
+    /// Show hosts, domains, allocation against use and recommendations.
+    Status(super::status::StatusArgs),
+    /// libvirt's qemu hook (install as /etc/libvirt/hooks/qemu; see contrib/).
+    #[command(hide = true)]
+    Hook(super::daemon::HookArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -214,6 +221,9 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Images(a) => super::build::run_images(cli.uri.as_deref(), a),
         Command::Calibrate(a) => super::build::run_calibrate(cli.uri.as_deref(), a),
         Command::Forecast(a) => super::forecast::run(a),
+        Command::Daemon(a) => super::daemon::run_daemon(cli.uri.as_deref(), a),
+        Command::Status(a) => super::status::run(cli.uri.as_deref(), a),
+        Command::Hook(a) => super::daemon::run_hook(a),
         Command::Predict(a) => {
             let alloc = engine::predict(
                 &a.profile
