@@ -19,6 +19,7 @@
 //! | [`hypervisor`] | the `Hypervisor` trait and its libvirt implementation      | the ONLY module that calls libvirt; every `unsafe` has a `SAFETY` comment and a real-libvirt test |
 //! | [`store`]      | history (usage samples, trace import/export), builds, overrides, audit, in SQLite (WAL) | the ONLY module that touches the database and trace files; schema migrations forward-only; a kill loses at most the batch being written |
 //! | [`build`]      | image builds: base -> overlay -> predicted build VM -> install through the guest agent while sampling -> flattened image + manifest; host-capacity ledger; leftover cleanup | libvirt only through the `Hypervisor` trait, the database only through `store`; no shell; everything it creates is named after its owner process, and only dead owners' leftovers are removed |
+//! | [`exec`]       | command orchestration: predict a command's needs, pre-allocate on the running VM, run it through the guest agent, grow, restore, record; queue and reservations | libvirt only through the `Hypervisor` trait, the database only through `store`; commands are argument vectors, never shell text; what it changes it restores |
 //! | [`cli`]        | clap definitions and handlers for `prae` and `prae-virsh`  | parse, validate, then call the library; never passes text through a shell |
 //!
 //! Modules named in the design that later work adds: `profile/` (application models, pure),
@@ -36,6 +37,7 @@ pub mod cli;
 pub mod domain;
 pub mod engine;
 mod error;
+pub mod exec;
 pub mod forecast;
 pub mod hypervisor;
 pub mod model;

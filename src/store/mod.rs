@@ -30,6 +30,7 @@
 //! writes samples as CSV ([`export_header`]; unmeasured fields are empty cells) and
 //! [`Store::import_csv`] reads that back, so export -> import -> export is byte-identical.
 
+pub mod exec;
 mod import;
 pub mod live;
 mod schema;
