@@ -533,3 +533,93 @@ fn higher_priority_waiting_commands_go_first_and_dead_waiters_are_dropped() {
     );
     hv.destroy(&name).unwrap();
 }
+
+/// `prae` with a private database, against the test driver.
+fn prae(db: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_prae"))
+        .args(args)
+        .env_remove("PRAE_URI")
+        .env("PRAE_DB", db)
+        .output()
+        .expect("run prae")
+}
+
+/// One line on stderr naming `needle`, exit 1, nothing on stdout.
+fn assert_fails(out: &std::process::Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("prae: ") && err.contains(needle), "{err}");
+}
+
+#[test]
+fn cli_names_what_does_not_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("prae.db");
+    assert_fails(
+        &prae(&db, &["exec", "--domain", "test", "--"]),
+        "no command given",
+    );
+    assert_fails(
+        &prae(&db, &["exec", "--domain", "prae-exec-nope", "--", "true"]),
+        "domain 'prae-exec-nope' not found",
+    );
+    assert_fails(
+        &prae(
+            &db,
+            &[
+                "exec",
+                "--domain",
+                "test",
+                "--reserve",
+                "ghost",
+                "--",
+                "true",
+            ],
+        ),
+        "reservation 'ghost' not found",
+    );
+    assert_fails(
+        &prae(&db, &["reserve", "remove", "ghost"]),
+        "reservation 'ghost' not found",
+    );
+    assert_fails(&prae(&db, &["reserve", "add", "empty"]), "holds nothing");
+}
+
+#[test]
+fn cli_reservations_persist_between_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("prae.db");
+    let out = prae(
+        &db,
+        &[
+            "reserve", "add", "nightly", "--memory", "1GiB", "--vcpus", "1",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_fails(
+        &prae(&db, &["reserve", "add", "nightly", "--memory", "1GiB"]),
+        "reservation 'nightly' already exists",
+    );
+    let list = String::from_utf8_lossy(&prae(&db, &["reserve", "list"]).stdout).into_owned();
+    assert!(
+        list.contains("nightly") && list.contains("1GiB") && list.contains("(active)"),
+        "{list}"
+    );
+    assert!(
+        prae(&db, &["reserve", "remove", "nightly"])
+            .status
+            .success()
+    );
+    let list = String::from_utf8_lossy(&prae(&db, &["reserve", "list"]).stdout).into_owned();
+    assert!(!list.contains("nightly"), "{list}");
+}

@@ -5,6 +5,7 @@
 //! defined or changed.
 
 pub mod build;
+pub mod exec;
 pub mod forecast;
 pub mod history;
 pub mod prae;

@@ -44,6 +44,12 @@ pub enum Command {
     Calibrate(super::build::CalibrateArgs),
     /// Fit an automatic ARIMA to a series file and forecast it, with prediction intervals.
     Forecast(super::forecast::ForecastArgs),
+    /// Run a command in a running domain with predicted resources added first.
+    Exec(super::exec::ExecArgs),
+    /// Hold memory and vCPUs for a user and a time window.
+    Reserve(super::exec::ReserveArgs),
+    /// List the commands waiting for room and running.
+    Queue(super::exec::QueueArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -171,6 +177,9 @@ fn parse_size(s: &str) -> std::result::Result<u64, String> {
 pub fn main() -> i32 {
     super::init_logging();
     let cli = Cli::parse();
+    if let Command::Exec(a) = &cli.command {
+        return super::exec::main(cli.uri.as_deref(), a);
+    }
     match run(&cli) {
         Ok(()) => 0,
         Err(e) => {
@@ -214,6 +223,9 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Images(a) => super::build::run_images(cli.uri.as_deref(), a),
         Command::Calibrate(a) => super::build::run_calibrate(cli.uri.as_deref(), a),
         Command::Forecast(a) => super::forecast::run(a),
+        Command::Exec(a) => super::exec::run(cli.uri.as_deref(), a).map(drop),
+        Command::Reserve(a) => super::exec::run_reserve(a),
+        Command::Queue(a) => super::exec::run_queue(a),
         Command::Predict(a) => {
             let alloc = engine::predict(
                 &a.profile
