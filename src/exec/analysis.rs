@@ -16,7 +16,8 @@
 //! calibration table plus the history of earlier runs). The distance between two commands is 0
 //! for the same program, subcommand, jobs and size, grows with the log-ratio of jobs and size,
 //! and is large for another subcommand and larger for another program. Each neighbour's usage is
-//! first *scaled* to the query: CPU by the ratio of jobs, memory and disk by the ratio of sizes
+//! first *scaled* to the query: CPU by the ratio of jobs (one job where a neighbour names
+//! none), memory and disk by the ratio of sizes
 //! (when both name one). The prediction is the weighted mean of the scaled usages; its
 //! uncertainty is their weighted standard deviation plus a term that grows with the distance to
 //! the nearest neighbour (a command far from everything seen is uncertain). A program never seen
@@ -330,8 +331,9 @@ pub fn distance(a: &Features, b: &Features) -> f64 {
 /// `u`, measured for `from`, scaled to `to`: CPU by jobs, memory and disk by size.
 pub fn scale(u: &Usage, from: &Features, to: &Features) -> Usage {
     let mut s = *u;
-    if let (Some(a), Some(b)) = (from.jobs, to.jobs) {
-        s.cpu_cores = u.cpu_cores * f64::from(b) / f64::from(a);
+    // A neighbour that names no parallelism ran one job.
+    if let Some(b) = to.jobs {
+        s.cpu_cores = u.cpu_cores * f64::from(b) / f64::from(from.jobs.unwrap_or(1));
     }
     if let (Some(a), Some(b)) = (from.size_kib, to.size_kib)
         && a > 0

@@ -212,12 +212,12 @@ impl Orchestrator<'_> {
                 req.domain, info.state
             )));
         }
-        let view = crate::domain::parse(&self.hv.domain_xml(&req.domain, XmlKind::Live)?)?;
+        let (vcpus, max_vcpus, memory_kib) = live_allocation(self.hv, &req.domain)?;
         let baseline = Baseline {
-            vcpus: info.vcpus,
-            max_vcpus: view.max_vcpus.max(info.vcpus),
-            memory_kib: info.memory_kib,
-            max_memory_kib: info.max_memory_kib.max(info.memory_kib),
+            vcpus,
+            max_vcpus,
+            memory_kib,
+            max_memory_kib: info.max_memory_kib.max(memory_kib),
         };
         let prediction = model.predict(&features);
         let need = prediction.at_tier(req.tier);
@@ -443,6 +443,7 @@ impl Orchestrator<'_> {
                 error: r.as_ref().err().map(|e| e.to_string()),
             });
             r?;
+            wait_balloon(self.hv, &req.domain, p.memory_kib);
         }
         if p.vcpus != base.vcpus {
             let r = self.hv.set_vcpus(&req.domain, p.vcpus, Scope::Live);
@@ -483,20 +484,20 @@ impl Orchestrator<'_> {
     /// Puts the baseline back; failures are reported as changes with an error, never raised
     /// (the command's result matters more, and the next run starts from what is there).
     fn restore(&self, domain: &str, base: &Baseline, onlined: &[i64], changes: &mut Vec<Change>) {
-        let Ok(info) = self.hv.domain_info(domain) else {
+        let Ok((vcpus, _, memory_kib)) = live_allocation(self.hv, domain) else {
             return;
         };
-        if info.memory_kib != base.memory_kib {
+        if memory_kib != base.memory_kib {
             let r = self.hv.set_memory(domain, base.memory_kib, Scope::Live);
             changes.push(Change {
                 phase: Phase::After,
                 what: "memory".into(),
-                from: units::format_kib(info.memory_kib),
+                from: units::format_kib(memory_kib),
                 to: units::format_kib(base.memory_kib),
                 error: r.err().map(|e| e.to_string()),
             });
         }
-        if info.vcpus != base.vcpus {
+        if vcpus != base.vcpus {
             if !onlined.is_empty() {
                 let _ = online_vcpus(self.hv, domain, false, onlined);
             }
@@ -504,7 +505,7 @@ impl Orchestrator<'_> {
             changes.push(Change {
                 phase: Phase::After,
                 what: "vcpus".into(),
-                from: info.vcpus.to_string(),
+                from: vcpus.to_string(),
                 to: base.vcpus.to_string(),
                 error: r.err().map(|e| e.to_string()),
             });
@@ -529,6 +530,33 @@ impl Orchestrator<'_> {
         };
         self.store.append_fields(subject, &[sample], fields)?;
         Ok(())
+    }
+}
+
+/// The running domain's allocation from its live XML: current vCPUs, maximum vCPUs and the
+/// balloon *target* (`<currentMemory>`; libvirt's domain info reports what the balloon has
+/// reached, which lags the target).
+fn live_allocation(hv: &dyn Hypervisor, domain: &str) -> Result<(u32, u32, u64)> {
+    let view = crate::domain::parse(&hv.domain_xml(domain, XmlKind::Live)?)?;
+    Ok((
+        view.vcpus,
+        view.max_vcpus.max(view.vcpus),
+        view.current_memory_kib.unwrap_or(view.memory_kib),
+    ))
+}
+
+/// How long pre-allocation waits for the guest's balloon driver to hand the memory over.
+const BALLOON_WAIT: Duration = Duration::from_secs(20);
+
+/// Waits (bounded by [`BALLOON_WAIT`]) until the balloon reports at least 98% of `target_kib`
+/// given to the guest; returns at once when the hypervisor reports no balloon figures.
+fn wait_balloon(hv: &dyn Hypervisor, domain: &str, target_kib: u64) {
+    let start = Instant::now();
+    while start.elapsed() < BALLOON_WAIT {
+        match stats_of(hv, domain).balloon_current_kib {
+            Some(c) if c * 50 < target_kib * 49 => std::thread::sleep(Duration::from_millis(200)),
+            _ => return,
+        }
     }
 }
 
