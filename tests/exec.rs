@@ -623,3 +623,40 @@ fn cli_reservations_persist_between_runs() {
     let list = String::from_utf8_lossy(&prae(&db, &["reserve", "list"]).stdout).into_owned();
     assert!(!list.contains("nightly"), "{list}");
 }
+
+#[test]
+fn a_domain_the_command_names_is_started_first() {
+    let hv = sim(|_| MIB);
+    let name = domain(&hv);
+    let dep = format!("{name}-db");
+    let xml = format!(
+        "<domain type='test'><name>{dep}</name><memory unit='MiB'>128</memory>\
+         <vcpu>1</vcpu><os><type>hvm</type></os></domain>"
+    );
+    hv.define(&xml).unwrap();
+    assert_eq!(hv.domain_info(&dep).unwrap().state, DomainState::Shutoff);
+    let mut store = Store::in_memory().unwrap();
+    let target = format!("root@{dep}");
+    let report = orchestrator(&hv, &mut store)
+        .run(
+            &request(&name, &["ssh", &target, "true"]),
+            &Model::default(),
+        )
+        .unwrap();
+    assert_eq!(
+        report.prediction.dependencies,
+        vec![analysis::Dependency::Domain(dep.clone())]
+    );
+    assert_eq!(hv.domain_info(&dep).unwrap().state, DomainState::Running);
+    assert!(
+        report
+            .changes
+            .iter()
+            .any(|c| c.what == format!("dependency domain {dep}") && c.to == "running"),
+        "{:?}",
+        report.changes
+    );
+    hv.destroy(&dep).unwrap();
+    hv.undefine(&dep).unwrap();
+    hv.destroy(&name).unwrap();
+}

@@ -219,7 +219,8 @@ impl Orchestrator<'_> {
             memory_kib,
             max_memory_kib: info.max_memory_kib.max(memory_kib),
         };
-        let prediction = model.predict(&features);
+        let mut prediction = model.predict(&features);
+        resolve_dependencies(self.hv, &req.domain, &mut prediction);
         let need = prediction.at_tier(req.tier);
 
         let me = Owner::current().token();
@@ -244,6 +245,12 @@ impl Orchestrator<'_> {
         let waited_s = waited.elapsed().as_secs_f64();
 
         let mut changes = Vec::new();
+        if let Err(e) = start_dependencies(self.hv, &prediction, &mut changes) {
+            let _ = self
+                .store
+                .queue_finish(id, QueueState::Failed, &e.to_string());
+            return Err(e);
+        }
         let mut onlined = Vec::new();
         if let Some(p) = &plan
             && let Err(e) = self.apply(req, &baseline, p, &mut changes, &mut onlined)
@@ -543,6 +550,59 @@ fn live_allocation(hv: &dyn Hypervisor, domain: &str) -> Result<(u32, u32, u64)>
         view.max_vcpus.max(view.vcpus),
         view.current_memory_kib.unwrap_or(view.memory_kib),
     ))
+}
+
+/// A host the command names that is a domain of this hypervisor is a domain dependency.
+fn resolve_dependencies(hv: &dyn Hypervisor, own: &str, p: &mut Prediction) {
+    for d in &mut p.dependencies {
+        if let analysis::Dependency::Network(host) = d
+            && host != own
+            && hv.domain_info(host).is_ok()
+        {
+            *d = analysis::Dependency::Domain(host.clone());
+        }
+    }
+}
+
+/// How long a dependency domain may take to reach the running state.
+const DEPENDENCY_WAIT: Duration = Duration::from_secs(60);
+
+/// Starts the domains the command depends on that are not running, and waits (bounded) until
+/// they run; each start is a change. A dependency that cannot start is an error naming it.
+fn start_dependencies(
+    hv: &dyn Hypervisor,
+    p: &Prediction,
+    changes: &mut Vec<Change>,
+) -> Result<()> {
+    for d in &p.dependencies {
+        let analysis::Dependency::Domain(name) = d else {
+            continue;
+        };
+        let state = hv.domain_info(name)?.state;
+        if state == DomainState::Running {
+            continue;
+        }
+        let r = hv.start(name);
+        changes.push(Change {
+            phase: Phase::Before,
+            what: format!("dependency domain {name}"),
+            from: format!("{state:?}").to_lowercase(),
+            to: "running".into(),
+            error: r.as_ref().err().map(|e| e.to_string()),
+        });
+        r.map_err(|e| Error::Invalid(format!("dependency domain '{name}' did not start: {e}")))?;
+        let t = Instant::now();
+        while hv.domain_info(name)?.state != DomainState::Running {
+            if t.elapsed() >= DEPENDENCY_WAIT {
+                return Err(Error::Timeout(format!(
+                    "dependency domain '{name}' not running {} s after its start",
+                    DEPENDENCY_WAIT.as_secs()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    Ok(())
 }
 
 /// How long pre-allocation waits for the guest's balloon driver to hand the memory over.
