@@ -660,3 +660,52 @@ fn a_domain_the_command_names_is_started_first() {
     hv.undefine(&dep).unwrap();
     hv.destroy(&name).unwrap();
 }
+
+#[test]
+fn a_disk_limit_below_the_predicted_rate_is_raised_for_the_command_only() {
+    let hv = sim(|_| MIB);
+    let name = format!("prae-exec-{}-io", std::process::id());
+    let xml = format!(
+        "<domain type='test'><name>{name}</name><memory unit='MiB'>1024</memory>\
+         <currentMemory unit='MiB'>192</currentMemory><vcpu current='1'>2</vcpu>\
+         <os><type>hvm</type></os><devices><disk type='file' device='disk'>\
+         <source file='/guest/{name}.img'/><target dev='vda' bus='virtio'/>\
+         <iotune><total_bytes_sec>1000000</total_bytes_sec></iotune></disk></devices></domain>"
+    );
+    hv.create(&xml).unwrap();
+    let cmd = ["dd", "if=/dev/zero", "of=/var/tmp/x", "bs=1M", "count=100"];
+    let obs = exec::calibration::parse(
+        &format!(
+            "{}\n1.0\t2048\t0\t100000000\t0\t10\t{}\n",
+            exec::calibration::HEADER,
+            analysis::join_key(&argv(&cmd))
+        ),
+        "t",
+    )
+    .unwrap();
+    let mut store = Store::in_memory().unwrap();
+    let report = orchestrator(&hv, &mut store)
+        .run(&request(&name, &cmd), &Model::new(obs))
+        .unwrap();
+    let io: Vec<_> = report
+        .changes
+        .iter()
+        .filter(|c| c.what == "disk vda iotune")
+        .map(|c| (c.phase, c.to.as_str(), c.error.is_none()))
+        .collect();
+    assert_eq!(
+        io,
+        vec![
+            (Phase::Before, "total 12000000 B/s", true),
+            (Phase::After, "total 1000000 B/s", true)
+        ],
+        "{:?}",
+        report.changes
+    );
+    let live = hv.domain_xml(&name, XmlKind::Live).unwrap();
+    assert!(
+        live.contains("<total_bytes_sec>1000000</total_bytes_sec>"),
+        "{live}"
+    );
+    hv.destroy(&name).unwrap();
+}

@@ -2,6 +2,7 @@
 //! afford it, how to grow while it runs, and which queued command goes next.
 
 use super::analysis::Usage;
+use crate::model::IoTune;
 use crate::store::exec::{QueueState, Queued, Reservation};
 use serde::{Deserialize, Serialize};
 
@@ -99,6 +100,30 @@ pub fn plan(
         memory_kib,
         notes,
     })
+}
+
+/// A disk's limits raised so that `rate_bps` (the command's predicted bytes per second, read
+/// and write together) fits with 20% to spare; `None` when the disk has no byte limit or the
+/// rate already fits. Only byte limits are raised; the rest is kept as it is.
+pub fn raise_iotune(current: &IoTune, rate_bps: f64) -> Option<IoTune> {
+    let want = (rate_bps * 1.2).ceil() as u64;
+    let mut next = *current;
+    let mut raised = false;
+    if let Some(t) = current.total_bytes_sec
+        && t < want
+    {
+        next.total_bytes_sec = Some(want);
+        raised = true;
+    }
+    for slot in [&mut next.read_bytes_sec, &mut next.write_bytes_sec] {
+        if let Some(v) = *slot
+            && v < want
+        {
+            *slot = Some(want);
+            raised = true;
+        }
+    }
+    raised.then_some(next)
 }
 
 /// Fraction of the allocation whose use triggers growth while a command runs.
@@ -235,6 +260,31 @@ mod tests {
         assert!(
             e.contains("272MiB more memory") && e.contains("100MiB free"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn iotune_is_raised_only_where_a_byte_limit_is_too_low() {
+        let none = IoTune::default();
+        assert_eq!(raise_iotune(&none, 1e9), None);
+        let io = IoTune {
+            total_bytes_sec: Some(1_000_000),
+            total_iops_sec: Some(100),
+            ..IoTune::default()
+        };
+        assert_eq!(raise_iotune(&io, 500_000.0), None);
+        let r = raise_iotune(&io, 10_000_000.0).unwrap();
+        assert_eq!(r.total_bytes_sec, Some(12_000_000));
+        assert_eq!(r.total_iops_sec, Some(100));
+        let rw = IoTune {
+            read_bytes_sec: Some(20_000_000),
+            write_bytes_sec: Some(1_000),
+            ..IoTune::default()
+        };
+        let r = raise_iotune(&rw, 10_000_000.0).unwrap();
+        assert_eq!(
+            (r.read_bytes_sec, r.write_bytes_sec),
+            (Some(20_000_000), Some(12_000_000))
         );
     }
 

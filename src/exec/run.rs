@@ -5,7 +5,7 @@ use super::plan::{self, Baseline, Plan};
 use crate::build::guest::Agent;
 use crate::build::owner::{self, Owner};
 use crate::hypervisor::{DomainState, DomainStats, Hypervisor, Scope, XmlKind};
-use crate::model::{Tier, UsageSample};
+use crate::model::{IoTune, Tier, UsageSample};
 use crate::store::exec::{NewQueued, QueueState};
 use crate::store::{Fields, Store, SubjectKind};
 use crate::{Error, Result, units};
@@ -105,6 +105,15 @@ impl Report {
     pub fn ok(&self) -> bool {
         self.exit_code == Some(0) && self.signal.is_none()
     }
+}
+
+/// What pre-allocation changed beyond vCPUs and memory, to put back afterwards.
+#[derive(Debug, Default)]
+struct Undo {
+    /// Guest CPUs onlined through the agent.
+    onlined: Vec<i64>,
+    /// Disks whose limits were raised, with their limits before.
+    raised: Vec<(String, IoTune)>,
 }
 
 /// Runs commands in running domains over a [`Hypervisor`] and a [`Store`].
@@ -251,11 +260,11 @@ impl Orchestrator<'_> {
                 .queue_finish(id, QueueState::Failed, &e.to_string());
             return Err(e);
         }
-        let mut onlined = Vec::new();
+        let mut undo = Undo::default();
         if let Some(p) = &plan
-            && let Err(e) = self.apply(req, &baseline, p, &mut changes, &mut onlined)
+            && let Err(e) = self.apply(req, &baseline, p, &need, &mut changes, &mut undo)
         {
-            self.restore(&req.domain, &baseline, &onlined, &mut changes);
+            self.restore(&req.domain, &baseline, &undo, &mut changes);
             let _ = self
                 .store
                 .queue_finish(id, QueueState::Failed, &e.to_string());
@@ -321,7 +330,7 @@ impl Orchestrator<'_> {
         let elapsed = started.elapsed().as_secs_f64();
         watch.see(stats_of(hv, &req.domain));
         if plan.is_some() {
-            self.restore(&req.domain, &baseline, &onlined, &mut changes);
+            self.restore(&req.domain, &baseline, &undo, &mut changes);
         }
         let exec = match result {
             Ok(x) => x,
@@ -437,8 +446,9 @@ impl Orchestrator<'_> {
         req: &Request,
         base: &Baseline,
         p: &Plan,
+        need: &Usage,
         changes: &mut Vec<Change>,
-        onlined: &mut Vec<i64>,
+        undo: &mut Undo,
     ) -> Result<()> {
         if p.memory_kib != base.memory_kib {
             let r = self.hv.set_memory(&req.domain, p.memory_kib, Scope::Live);
@@ -474,7 +484,7 @@ impl Orchestrator<'_> {
                             error: None,
                         });
                     }
-                    onlined.extend(ids);
+                    undo.onlined.extend(ids);
                 }
                 Err(e) => changes.push(Change {
                     phase: Phase::Before,
@@ -485,12 +495,46 @@ impl Orchestrator<'_> {
                 }),
             }
         }
+        // Disks whose byte limits are below the command's predicted rate get them raised.
+        let rate = (need.disk_read_bytes + need.disk_write_bytes) / need.duration_s.max(1.0);
+        if rate > 0.0 {
+            let view = crate::domain::parse(&self.hv.domain_xml(&req.domain, XmlKind::Live)?)?;
+            for d in view.disks.iter().filter(|d| d.device == "disk") {
+                let Some(old) = d.iotune else { continue };
+                let Some(new) = plan::raise_iotune(&old, rate) else {
+                    continue;
+                };
+                let r = self
+                    .hv
+                    .set_disk_iotune(&req.domain, &d.target, &new, Scope::Live);
+                changes.push(Change {
+                    phase: Phase::Before,
+                    what: format!("disk {} iotune", d.target),
+                    from: iotune_text(&old),
+                    to: iotune_text(&new),
+                    error: r.as_ref().err().map(|e| e.to_string()),
+                });
+                if r.is_ok() {
+                    undo.raised.push((d.target.clone(), old));
+                }
+            }
+        }
         Ok(())
     }
 
     /// Puts the baseline back; failures are reported as changes with an error, never raised
     /// (the command's result matters more, and the next run starts from what is there).
-    fn restore(&self, domain: &str, base: &Baseline, onlined: &[i64], changes: &mut Vec<Change>) {
+    fn restore(&self, domain: &str, base: &Baseline, undo: &Undo, changes: &mut Vec<Change>) {
+        for (disk, old) in &undo.raised {
+            let r = self.hv.set_disk_iotune(domain, disk, old, Scope::Live);
+            changes.push(Change {
+                phase: Phase::After,
+                what: format!("disk {disk} iotune"),
+                from: "raised".into(),
+                to: iotune_text(old),
+                error: r.err().map(|e| e.to_string()),
+            });
+        }
         let Ok((vcpus, _, memory_kib)) = live_allocation(self.hv, domain) else {
             return;
         };
@@ -505,8 +549,8 @@ impl Orchestrator<'_> {
             });
         }
         if vcpus != base.vcpus {
-            if !onlined.is_empty() {
-                let _ = online_vcpus(self.hv, domain, false, onlined);
+            if !undo.onlined.is_empty() {
+                let _ = online_vcpus(self.hv, domain, false, &undo.onlined);
             }
             let r = self.hv.set_vcpus(domain, base.vcpus, Scope::Live);
             changes.push(Change {
@@ -603,6 +647,26 @@ fn start_dependencies(
         }
     }
     Ok(())
+}
+
+/// `total 10000000 B/s, 500 IOPS`-style text of the set limits.
+fn iotune_text(io: &IoTune) -> String {
+    let parts: Vec<String> = [
+        ("total", io.total_bytes_sec, "B/s"),
+        ("read", io.read_bytes_sec, "B/s"),
+        ("write", io.write_bytes_sec, "B/s"),
+        ("total", io.total_iops_sec, "IOPS"),
+        ("read", io.read_iops_sec, "IOPS"),
+        ("write", io.write_iops_sec, "IOPS"),
+    ]
+    .iter()
+    .filter_map(|(k, v, u)| v.map(|v| format!("{k} {v} {u}")))
+    .collect();
+    if parts.is_empty() {
+        "unlimited".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 /// How long pre-allocation waits for the guest's balloon driver to hand the memory over.
