@@ -45,6 +45,9 @@ struct SimGuest {
 }
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
+/// Domains in the order their commands started, and `<domain> end` when they ended (all
+/// simulated guests of this process).
+static STARTED: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// A running transient domain on the test driver: 1 of 2 vCPUs, 192 of 1024 MiB.
 fn domain(hv: &SimGuest) -> String {
@@ -85,6 +88,7 @@ impl SimGuest {
     fn agent(&self, domain: &str, cmd: &Value) -> Result<String> {
         let reply = match cmd["execute"].as_str().unwrap_or("") {
             "guest-exec" => {
+                STARTED.lock().unwrap().push(domain.to_string());
                 let a = &cmd["arguments"];
                 let mut argv = vec![a["path"].as_str().unwrap_or("").to_string()];
                 argv.extend(
@@ -112,6 +116,7 @@ impl SimGuest {
                     let mem = self.inner.domain_info(domain)?.memory_kib;
                     let killed = GUEST_BASE_KIB + run.need_kib > mem;
                     *r = None;
+                    STARTED.lock().unwrap().push(format!("{domain} end"));
                     if killed {
                         json!({"return": {"exited": true, "signal": 9,
                                           "err-data": "S2lsbGVk"}})
@@ -708,4 +713,77 @@ fn a_disk_limit_below_the_predicted_rate_is_raised_for_the_command_only() {
         "{live}"
     );
     hv.destroy(&name).unwrap();
+}
+
+#[test]
+fn more_commands_than_the_host_holds_run_one_at_a_time_by_priority_and_none_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("prae.db");
+    let mut store = Store::open(&db).unwrap();
+    // A running command (of this live process) holds all the host's room.
+    let blocker = store
+        .queue_push(&NewQueued {
+            domain: "elsewhere".into(),
+            argv: argv(&["make"]),
+            priority: 100,
+            user: "other".into(),
+            reservation: None,
+            owner: Some(prae::build::owner::Owner::current().token()),
+        })
+        .unwrap();
+    assert!(store.queue_start(blocker, 0, 500 * MIB).unwrap());
+    let mut threads = Vec::new();
+    let mut names = Vec::new();
+    for prio in [1, 5, 3] {
+        let db = db.clone();
+        let mut hv = sim(dd_need);
+        hv.host_free_kib = 500 * MIB;
+        let name = domain(&hv);
+        names.push((prio, name.clone()));
+        threads.push(std::thread::spawn(move || {
+            let mut store = Store::open(&db).unwrap();
+            let model = exec::model(&store).unwrap();
+            let mut r = request(&name, DD300);
+            r.priority = prio;
+            r.queue_timeout = Duration::from_secs(60);
+            let report = orchestrator(&hv, &mut store).run(&r, &model);
+            hv.destroy(&name).unwrap();
+            report
+        }));
+    }
+    // All three wait behind the blocker; then it ends.
+    let t = std::time::Instant::now();
+    while store.queue_list(&[QueueState::Waiting]).unwrap().len() < 3 {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the commands did not queue"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    store.queue_finish(blocker, QueueState::Done, "{}").unwrap();
+    for t in threads {
+        let report = t.join().unwrap().unwrap();
+        assert!(report.ok(), "{report:?}");
+    }
+    names.sort_by_key(|(p, _)| -p);
+    // Highest priority first, and each ends before the next starts.
+    let expected: Vec<String> = names
+        .into_iter()
+        .flat_map(|(_, n)| [n.clone(), format!("{n} end")])
+        .collect();
+    let seen: Vec<String> = STARTED
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|d| expected.contains(d))
+        .cloned()
+        .collect();
+    assert_eq!(seen, expected, "out of priority order, or two ran at once");
+    let states: Vec<QueueState> = store
+        .queue_list(&[])
+        .unwrap()
+        .iter()
+        .map(|q| q.state)
+        .collect();
+    assert_eq!(states, vec![QueueState::Done; 4], "a command was lost");
 }
