@@ -526,14 +526,22 @@ fn higher_priority_waiting_commands_go_first_and_dead_waiters_are_dropped() {
     store
         .queue_finish(live_id, QueueState::Cancelled, "test")
         .unwrap();
-    // A waiter whose process is gone is dropped, and ours runs.
+    // A waiter whose process is gone is dropped, a command whose process died while it ran
+    // holds nothing any more, and ours runs.
     let dead_id = store.queue_push(&ahead("999999999.1.0")).unwrap();
+    let dead_running = store.queue_push(&ahead("999999998.1.0")).unwrap();
+    let free = hv.node_memory_stats().unwrap().free_kib;
+    assert!(store.queue_start(dead_running, 0, free).unwrap());
     let report = orchestrator(&hv, &mut store)
         .run(&request(&name, &["true"]), &model)
         .unwrap();
     assert!(report.ok());
     assert_eq!(
         store.queue_get(dead_id).unwrap().state,
+        QueueState::Cancelled
+    );
+    assert_eq!(
+        store.queue_get(dead_running).unwrap().state,
         QueueState::Cancelled
     );
     hv.destroy(&name).unwrap();

@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 const URI: &str = "qemu:///system";
 const DEFAULT_LAB_DIR: &str = "/var/tmp/prae-lab";
 /// From `start` to the agent's first answer (15-20 s idle, 54 s with the host busy, over
-/// 150 s at a load average of 20).
-const AGENT_DEADLINE: Duration = Duration::from_secs(300);
+/// 300 s at a load average of 22 with two guests booting).
+const AGENT_DEADLINE: Duration = Duration::from_secs(600);
 const MIB: u64 = 1024;
 const PREFIX: &str = "prae-lab-exec-";
 

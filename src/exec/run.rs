@@ -387,8 +387,12 @@ impl Orchestrator<'_> {
     ) -> Result<Option<Plan>> {
         let start = Instant::now();
         loop {
-            let waiting = self.store.queue_list(&[QueueState::Waiting])?;
-            for q in &waiting {
+            // Entries of processes that are gone (killed while waiting or running) hold
+            // nothing any more.
+            let live = self
+                .store
+                .queue_list(&[QueueState::Waiting, QueueState::Running])?;
+            for q in &live {
                 let dead = q
                     .owner
                     .as_deref()
