@@ -20,6 +20,7 @@
 //! | [`store`]      | history (usage samples, trace import/export), builds, overrides, audit, in SQLite (WAL) | the ONLY module that touches the database, trace files and prae's own files (`store::files`: ledger, manifests, repository cache, locks); schema migrations forward-only; a kill loses at most the batch being written |
 //! | [`build`]      | image builds: base -> overlay -> predicted build VM -> install through the guest agent while sampling -> flattened image + manifest; host-capacity ledger; leftover cleanup | libvirt only through the `Hypervisor` trait, the database and its files only through `store`; no shell; everything it creates is named after its owner process, and only dead owners' leftovers are removed |
 //! | [`daemon`]     | `prae daemon`: HTTP/JSON API on a Unix socket (+ loopback TCP with a token), interception of domains defined by other clients (policy off/advise/enforce), live sampling into the store, Prometheus metrics | libvirt only through the `Hypervisor` trait, the database only through `store`; one `Request` type shared by API, CLI and tests; refused requests change nothing; a domain carrying prae's marks is never touched again |
+//! | [`exec`]       | command orchestration: predict a command's needs, pre-allocate on the running VM, run it through the guest agent, grow, restore, record; queue and reservations | libvirt only through the `Hypervisor` trait, the database only through `store`; commands are argument vectors, never shell text; what it changes it restores |
 //! | [`cli`]        | clap definitions and handlers for `prae` and `prae-virsh`  | parse, validate, then call the library; never passes text through a shell |
 //!
 //! Modules named in the design that later work adds: `profile/` (application models, pure),
@@ -38,6 +39,7 @@ pub mod daemon;
 pub mod domain;
 pub mod engine;
 mod error;
+pub mod exec;
 pub mod forecast;
 pub mod hypervisor;
 pub mod model;

@@ -6,6 +6,7 @@
 
 pub mod build;
 pub mod daemon;
+pub mod exec;
 pub mod forecast;
 pub mod history;
 pub mod prae;

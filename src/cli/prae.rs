@@ -51,6 +51,12 @@ pub enum Command {
     /// libvirt's qemu hook (install as /etc/libvirt/hooks/qemu; see contrib/).
     #[command(hide = true)]
     Hook(super::daemon::HookArgs),
+    /// Run a command in a running domain with predicted resources added first.
+    Exec(super::exec::ExecArgs),
+    /// Hold memory and vCPUs for a user and a time window.
+    Reserve(super::exec::ReserveArgs),
+    /// List the commands waiting for room and running.
+    Queue(super::exec::QueueArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -178,6 +184,9 @@ fn parse_size(s: &str) -> std::result::Result<u64, String> {
 pub fn main() -> i32 {
     super::init_logging();
     let cli = Cli::parse();
+    if let Command::Exec(a) = &cli.command {
+        return super::exec::main(cli.uri.as_deref(), a);
+    }
     match run(&cli) {
         Ok(()) => 0,
         Err(e) => {
@@ -224,6 +233,9 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Daemon(a) => super::daemon::run_daemon(cli.uri.as_deref(), a),
         Command::Status(a) => super::status::run(cli.uri.as_deref(), a),
         Command::Hook(a) => super::daemon::run_hook(a),
+        Command::Exec(a) => super::exec::run(cli.uri.as_deref(), a).map(drop),
+        Command::Reserve(a) => super::exec::run_reserve(a),
+        Command::Queue(a) => super::exec::run_queue(a),
         Command::Predict(a) => {
             let alloc = engine::predict(
                 &a.profile

@@ -31,6 +31,7 @@
 //! [`Store::import_csv`] reads that back, so export -> import -> export is byte-identical.
 
 pub mod files;
+pub mod exec;
 mod import;
 pub mod live;
 mod schema;

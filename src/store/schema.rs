@@ -73,6 +73,8 @@ pub const MIGRATIONS: &[&str] = &[
         details  TEXT    NOT NULL       -- JSON
     );
     "#,
+    // 2: the command queue and reservations (see `store::exec`).
+    super::exec::MIGRATION,
 ];
 
 /// The schema version this build of prae writes.

@@ -31,7 +31,15 @@ fn empty_database_migrates_to_the_current_version() {
         .unwrap();
     assert_eq!(
         tables,
-        ["audit", "builds", "overrides", "samples", "subjects"]
+        [
+            "audit",
+            "builds",
+            "exec_queue",
+            "overrides",
+            "reservations",
+            "samples",
+            "subjects"
+        ]
     );
     let app: i32 = s
         .connection()
@@ -45,15 +53,19 @@ fn migrations_are_forward_only_and_refuse_newer_databases() {
     let mut c = rusqlite::Connection::open_in_memory().unwrap();
     let mut two: Vec<&str> = MIGRATIONS.to_vec();
     two.push("CREATE TABLE later (x INTEGER);");
-    assert_eq!(migrate(&mut c, MIGRATIONS, "db").unwrap(), 1);
-    assert_eq!(migrate(&mut c, &two, "db").unwrap(), 2);
+    let n = MIGRATIONS.len() as u32;
+    assert_eq!(migrate(&mut c, MIGRATIONS, "db").unwrap(), n);
+    assert_eq!(migrate(&mut c, &two, "db").unwrap(), n + 1);
     // Running again changes nothing.
-    assert_eq!(migrate(&mut c, &two, "db").unwrap(), 2);
+    assert_eq!(migrate(&mut c, &two, "db").unwrap(), n + 1);
     let e = migrate(&mut c, MIGRATIONS, "db").unwrap_err().to_string();
     assert_eq!(
         e,
-        "store: db: schema version 2 is newer than this prae supports (1); use a newer prae \
-         or another --db"
+        format!(
+            "store: db: schema version {} is newer than this prae supports ({n}); use a newer \
+             prae or another --db",
+            n + 1
+        )
     );
 }
 
