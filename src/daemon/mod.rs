@@ -582,6 +582,7 @@ fn run_build(
         os,
         tier: b.tier,
         overrides: b.pinned,
+        disk_bytes: None,
     };
     let r = build::request_image_build(hv, &mut store, &cfg, &req, &Sink(d, id))?;
     Ok(r.manifest)
