@@ -32,6 +32,30 @@ fn run(pool: &ThreadPool, p: &Problem, parallel: bool, seed: u64) -> Solution {
     pool.install(|| solve(p, &opts).expect("valid problem"))
 }
 
+/// On-CPU time of the calling thread so far, ns (Linux `schedstat`); `None` elsewhere.
+fn thread_cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// A serial run and the CPU time its thread spent in it, ms: what the run would take on an idle
+/// core, whatever else the machine is doing.
+fn run_cpu(pool: &ThreadPool, p: &Problem, seed: u64) -> (Solution, Option<f64>) {
+    let opts = GaOptions {
+        seed,
+        parallel: false,
+        ..GaOptions::default()
+    };
+    pool.install(|| {
+        let before = thread_cpu_ns();
+        let s = solve(p, &opts).expect("valid problem");
+        let cpu = before
+            .zip(thread_cpu_ns())
+            .map(|(a, b)| (b - a) as f64 / 1e6);
+        (s, cpu)
+    })
+}
+
 fn bench_converge(c: &mut Criterion, p: &Problem, one: &ThreadPool, two: &ThreadPool) {
     let mut g = c.benchmark_group("ga_100x8");
     g.sample_size(20).measurement_time(Duration::from_secs(4));
@@ -74,6 +98,10 @@ fn speedup(p: &Problem, one: &ThreadPool, two: &ThreadPool) {
             }
         }
     }
+    let cpu: Vec<f64> = (0..3)
+        .flat_map(|seed| (0..3).map(move |_| seed))
+        .filter_map(|seed| run_cpu(one, p, seed).1)
+        .collect();
     let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
     let (ms, m1, mp) = (median(ts.clone()), median(t1.clone()), median(tp.clone()));
     println!("100 requests x 8 hosts, population 200, seeds 0..3, 10 rounds:");
@@ -93,6 +121,13 @@ fn speedup(p: &Problem, one: &ThreadPool, two: &ThreadPool) {
         ms / mp,
         min(&ts) / min(&tp)
     );
+    if !cpu.is_empty() {
+        println!(
+            "  serial CPU time per run (thread schedstat, independent of other load): median {:.1} ms (min {:.1})",
+            median(cpu.clone()),
+            min(&cpu)
+        );
+    }
 }
 
 /// The same population of instances as the unit test: 2-5 requests, 2-3 hosts, 2-4 levels.

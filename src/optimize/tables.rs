@@ -75,6 +75,9 @@ pub(crate) struct Scratch {
     pub loads: Vec<Use>,
     /// Use per request.
     ru: Vec<Use>,
+    /// Per request, while repair works on one host: found to fit on no other host. Moves only
+    /// add load to the other hosts, so this stays true until the request's own use changes.
+    stuck: Vec<bool>,
 }
 
 pub(crate) struct Compiled {
@@ -364,6 +367,8 @@ impl Compiled {
         self.fill(genes, s);
         let mut budget = 4 * genes.len() + 16;
         for h in 0..self.n_hosts {
+            s.stuck.clear();
+            s.stuck.resize(self.n_req, false);
             while budget > 0 && self.host_over(h, &s.loads[h]) > 0.0 {
                 budget -= 1;
                 if !self.try_move_off(genes, s, h) && !self.try_downgrade(genes, s, h) {
@@ -381,6 +386,9 @@ impl Compiled {
             if self.host_of(genes, i) != h {
                 continue;
             }
+            if s.stuck[i] {
+                continue;
+            }
             let u = &s.ru[i];
             let mut rest = s.loads[h];
             sub(&mut rest, u);
@@ -388,6 +396,7 @@ impl Compiled {
             if reduction <= 0.0 || best.is_some_and(|(r, ..)| reduction < r) {
                 continue;
             }
+            let mut fits_somewhere = false;
             for (h2, load2) in s.loads.iter().enumerate() {
                 if h2 == h {
                     continue;
@@ -397,6 +406,7 @@ impl Compiled {
                 if self.host_over(h2, &l2) > 0.0 {
                     continue;
                 }
+                fits_somewhere = true;
                 let slack = self.slack(h2, &l2);
                 let better = match &best {
                     None => true,
@@ -406,6 +416,7 @@ impl Compiled {
                     best = Some((reduction, slack, i, h2));
                 }
             }
+            s.stuck[i] = !fits_somewhere;
         }
         match best {
             Some((_, _, i, h2)) => {
@@ -469,6 +480,7 @@ impl Compiled {
                 add(&mut s.loads[h], &self.uses[new]);
                 sub(&mut s.ru[i], &self.uses[cur]);
                 add(&mut s.ru[i], &self.uses[new]);
+                s.stuck[i] = false;
                 true
             }
             None => false,

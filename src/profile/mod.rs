@@ -16,7 +16,10 @@
 //! intervals are as wide as the model's own held-out error, not its training fit.
 //!
 //! One regression is fitted for every subset of the features, so a package with some metadata
-//! missing is predicted from what is known ([`Source::Model`] names the features used).
+//! missing is predicted from what is known ([`Source::Model`] names the features used). A
+//! regression is kept only if its leave-one-out median absolute error beats the population
+//! median's; otherwise that need is answered by the population ([`Source::Population`]) — on
+//! the shipped set this is the case for peak CPU cores, which metadata does not explain.
 //!
 //! # Fallbacks
 //! - No numeric metadata at all (an unknown package): every need gets the calibration
@@ -30,7 +33,8 @@
 //! held-out prediction against a baseline that predicts the population median (and the
 //! population's 5-95% range as its interval); gradient-boosted stumps are scored beside ridge as
 //! the non-linear challenger. `cargo bench --bench profile` prints the table; the numbers are in
-//! `benches/results/profile.md`. The model uses ridge for every need: the stumps did not win.
+//! `benches/results/profile.md`. Where a regression is used it is ridge: the stumps did not win
+//! on any need.
 //!
 //! # Use (for the engine)
 //! ```
@@ -145,7 +149,9 @@ fn untr(t: f64) -> f64 {
 pub enum Source {
     /// The regression on these features.
     Model { features: Vec<String> },
-    /// The calibration population (no usable metadata).
+    /// The calibration population: no usable metadata (then [`ResourceEstimate::fallback`] is
+    /// set), or the known metadata does not predict this need better than the population
+    /// median does (leave-one-out, on the training set).
     Population,
     /// Given directly by the metadata.
     Metadata,
@@ -250,7 +256,8 @@ impl ResourceEstimate {
     }
 }
 
-/// One need's regressions, one per subset of its features (index = bit mask; 0 = none).
+/// One need's regressions, one per subset of its features (index = bit mask; 0 = none); `None`
+/// where the regression does not beat the population median in leave-one-out error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct NeedModel {
     by_mask: Vec<Option<Ridge>>,
@@ -311,13 +318,15 @@ impl ProfileModel {
             .iter()
             .map(|&need| {
                 let y: Vec<f64> = data.iter().map(|m| tr(m.usage.get(need))).collect();
+                let baseline = loo_median_error(&y);
                 let by_mask = (0..16u32)
                     .map(|mask| {
                         if mask == 0 || mask & !allowed(need) != 0 {
-                            None
-                        } else {
-                            Ridge::fit(&rows(data, mask), &y)
+                            return None;
                         }
+                        // kept only where it beats the population median out of sample
+                        Ridge::fit(&rows(data, mask), &y)
+                            .filter(|r| median(r.loo.iter().map(|e| e.abs()).collect()) < baseline)
                     })
                     .collect();
                 let mut population: Vec<f64> = data.iter().map(|m| m.usage.get(need)).collect();
@@ -353,6 +362,9 @@ impl ProfileModel {
                     return NeedEstimate::new(need, Distribution::Exact(d), Source::Metadata);
                 }
                 let mask = known & allowed(need);
+                if mask == 0 {
+                    fallback = true;
+                }
                 match nm.by_mask.get(mask as usize).and_then(Option::as_ref) {
                     Some(r) => {
                         let x = select(&values, mask).unwrap_or_default();
@@ -366,14 +378,11 @@ impl ProfileModel {
                             .collect();
                         NeedEstimate::new(need, dist, Source::Model { features: names })
                     }
-                    None => {
-                        fallback = true;
-                        NeedEstimate::new(
-                            need,
-                            Distribution::Empirical(nm.population.clone()),
-                            Source::Population,
-                        )
-                    }
+                    None => NeedEstimate::new(
+                        need,
+                        Distribution::Empirical(nm.population.clone()),
+                        Source::Population,
+                    ),
                 }
             })
             .collect();
@@ -412,6 +421,18 @@ pub struct NeedScores {
     pub baseline: Score,
     /// Gradient-boosted stumps on the same features (point prediction only).
     pub stumps: Score,
+}
+
+/// Median over `i` of `|y_i - median of the others|`: the population baseline's
+/// leave-one-out error.
+fn loo_median_error(y: &[f64]) -> f64 {
+    let errors = (0..y.len())
+        .map(|i| {
+            let others: Vec<f64> = (0..y.len()).filter(|&k| k != i).map(|k| y[k]).collect();
+            (y[i] - median(others)).abs()
+        })
+        .collect();
+    median(errors)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

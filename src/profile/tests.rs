@@ -82,6 +82,10 @@ fn missing_metadata_uses_what_is_known_and_none_falls_back_with_a_warning() {
         other => panic!("{other:?}"),
     }
 
+    // a need the metadata does not predict is answered by the population, without the warning
+    let full = model.predict(&features_of(&data, "nginx")).unwrap();
+    assert!(!full.fallback && full.warning.is_none());
+
     let unknown = model.predict(&PackageFeatures::default()).unwrap();
     assert!(unknown.fallback);
     assert!(
