@@ -22,9 +22,9 @@
 //! | [`build`]      | image builds: base -> overlay -> predicted build VM -> install through the guest agent while sampling -> flattened image + manifest; host-capacity ledger; leftover cleanup | libvirt only through the `Hypervisor` trait, the database only through `store`; no shell; everything it creates is named after its owner process, and only dead owners' leftovers are removed |
 //! | [`cli`]        | clap definitions and handlers for `prae` and `prae-virsh`  | parse, validate, then call the library; never passes text through a shell |
 //!
-//! Modules named in the design that later work adds: `profile/` (application models, pure),
-//! `exec/` (command orchestration over the hypervisor trait and the store), `daemon/` (tokio
-//! runtime, API, interception, sampling). `optimize` is not yet called by `engine`.
+//! Modules named in the design that later work adds: `exec/` (command orchestration over the
+//! hypervisor trait and the store), `daemon/` (tokio runtime, API, interception, sampling).
+//! `optimize` and `profile` are not yet called by `engine`.
 //!
 //! # Invariants
 //! - Pure modules take their inputs as values and never reach out (no libvirt, files or clock).

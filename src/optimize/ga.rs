@@ -25,7 +25,8 @@ pub enum Crossover {
     OnePoint,
 }
 
-/// Settings of [`solve`]. The defaults converge on 100 requests x 8 hosts in well under 100 ms.
+/// Settings of [`solve`]. With the defaults, 100 requests x 8 hosts converge in about 70 ms of
+/// one core's time (`benches/results/optimize.md`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GaOptions {
