@@ -32,6 +32,30 @@ fn run(pool: &ThreadPool, p: &Problem, parallel: bool, seed: u64) -> Solution {
     pool.install(|| solve(p, &opts).expect("valid problem"))
 }
 
+/// On-CPU time of the calling thread so far, ns (Linux `schedstat`); `None` elsewhere.
+fn thread_cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// A serial run and the CPU time its thread spent in it, ms: what the run would take on an idle
+/// core, whatever else the machine is doing.
+fn run_cpu(pool: &ThreadPool, p: &Problem, seed: u64) -> (Solution, Option<f64>) {
+    let opts = GaOptions {
+        seed,
+        parallel: false,
+        ..GaOptions::default()
+    };
+    pool.install(|| {
+        let before = thread_cpu_ns();
+        let s = solve(p, &opts).expect("valid problem");
+        let cpu = before
+            .zip(thread_cpu_ns())
+            .map(|(a, b)| (b - a) as f64 / 1e6);
+        (s, cpu)
+    })
+}
+
 fn bench_converge(c: &mut Criterion, p: &Problem, one: &ThreadPool, two: &ThreadPool) {
     let mut g = c.benchmark_group("ga_100x8");
     g.sample_size(20).measurement_time(Duration::from_secs(4));
@@ -47,26 +71,39 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Alternating serial and parallel runs over several seeds, so both see the same machine load.
+/// Alternating runs over several seeds, so every variant sees the same machine load: serial
+/// (`iter`) on a pool of 1, parallel (`par_iter`) on a pool of 1 (rayon's overhead alone) and
+/// parallel on a pool of 2. Every run of a seed must give the same answer.
 fn speedup(p: &Problem, one: &ThreadPool, two: &ThreadPool) {
-    let (mut ts, mut tp) = (vec![], vec![]);
+    let (mut ts, mut t1, mut tp) = (vec![], vec![], vec![]);
     let mut gens = vec![];
+    let time = |f: &dyn Fn() -> Solution| {
+        let t = Instant::now();
+        let s = f();
+        (s, t.elapsed().as_secs_f64() * 1e3)
+    };
     for round in 0..10 {
         for seed in 0..3 {
-            let t = Instant::now();
-            let s = run(one, p, false, seed);
-            ts.push(t.elapsed().as_secs_f64() * 1e3);
-            let t = Instant::now();
-            let q = run(two, p, true, seed);
-            tp.push(t.elapsed().as_secs_f64() * 1e3);
-            assert_eq!(s, q, "serial and parallel differ for seed {seed}");
+            let (s, a) = time(&|| run(one, p, false, seed));
+            let (q1, b) = time(&|| run(one, p, true, seed));
+            let (q2, c) = time(&|| run(two, p, true, seed));
+            ts.push(a);
+            t1.push(b);
+            tp.push(c);
+            assert_eq!(s, q1, "serial and parallel(1) differ for seed {seed}");
+            assert_eq!(s, q2, "serial and parallel(2) differ for seed {seed}");
+            assert!(s.is_feasible(), "seed {seed}: {:?}", s.feasibility);
             if round == 0 {
                 gens.push((s.stats.generations, s.stats.evaluations, s.objective));
             }
         }
     }
-    let (ms, mp) = (median(ts.clone()), median(tp.clone()));
+    let cpu: Vec<f64> = (0..3)
+        .flat_map(|seed| (0..3).map(move |_| seed))
+        .filter_map(|seed| run_cpu(one, p, seed).1)
+        .collect();
     let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    let (ms, m1, mp) = (median(ts.clone()), median(t1.clone()), median(tp.clone()));
     println!("100 requests x 8 hosts, population 200, seeds 0..3, 10 rounds:");
     for (seed, (g, e, obj)) in gens.iter().enumerate() {
         println!(
@@ -74,15 +111,23 @@ fn speedup(p: &Problem, one: &ThreadPool, two: &ThreadPool) {
         );
     }
     println!(
-        "  converge: serial median {ms:.1} ms (min {:.1}), parallel(2) median {mp:.1} ms (min {:.1})",
+        "  converge: serial median {ms:.1} ms (min {:.1}); parallel on 1 thread median {m1:.1} ms (min {:.1}); parallel on 2 threads median {mp:.1} ms (min {:.1})",
         min(&ts),
+        min(&t1),
         min(&tp)
     );
     println!(
-        "  speed-up: {:.2}x (medians), {:.2}x (minima)",
+        "  speed-up of 2 threads over serial: {:.2}x (medians), {:.2}x (minima)",
         ms / mp,
         min(&ts) / min(&tp)
     );
+    if !cpu.is_empty() {
+        println!(
+            "  serial CPU time per run (thread schedstat, independent of other load): median {:.1} ms (min {:.1})",
+            median(cpu.clone()),
+            min(&cpu)
+        );
+    }
 }
 
 /// The same population of instances as the unit test: 2-5 requests, 2-3 hosts, 2-4 levels.

@@ -16,6 +16,7 @@
 //! | [`engine`]     | evidence -> allocation (today: the per-tier table)         | pure; every allocation carries its provenance |
 //! | [`forecast`]   | auto-ARIMA after R's `auto.arima`: order selection, exact-likelihood fit, forecasts with intervals | pure: values in, values out; no I/O, clock or randomness |
 //! | [`optimize`]   | genetic optimizer (rayon) choosing profiles and hosts for all pending requests; exact solver for checks | pure: values and a seed in, a value out; serial and parallel give the same answer |
+//! | [`profile`]    | application profiles: package metadata -> CPU, memory, disk, network needs with intervals (log-scale ridge, LOO-checked) | pure: measurements in (embedded calibration CSV), estimates out; no I/O |
 //! | [`hypervisor`] | the `Hypervisor` trait and its libvirt implementation      | the ONLY module that calls libvirt; every `unsafe` has a `SAFETY` comment and a real-libvirt test |
 //! | [`store`]      | history (usage samples, trace import/export), builds, overrides, audit, in SQLite (WAL) | the ONLY module that touches the database, trace files and prae's own files (`store::files`: ledger, manifests, repository cache, locks); schema migrations forward-only; a kill loses at most the batch being written |
 //! | [`build`]      | image builds: base -> overlay -> predicted build VM -> install through the guest agent while sampling -> flattened image + manifest; host-capacity ledger; leftover cleanup | libvirt only through the `Hypervisor` trait, the database and its files only through `store`; no shell; everything it creates is named after its owner process, and only dead owners' leftovers are removed |
@@ -23,9 +24,9 @@
 //! | [`exec`]       | command orchestration: predict a command's needs, pre-allocate on the running VM, run it through the guest agent, grow, restore, record; queue and reservations | libvirt only through the `Hypervisor` trait, the database only through `store`; commands are argument vectors, never shell text; what it changes it restores |
 //! | [`cli`]        | clap definitions and handlers for `prae` and `prae-virsh`  | parse, validate, then call the library; never passes text through a shell |
 //!
-//! Modules named in the design that later work adds: `profile/` (application models, pure),
-//! `exec/` (command orchestration over the hypervisor trait and the store), `daemon/` (tokio
-//! runtime, API, interception, sampling). `optimize` is not yet called by `engine`.
+//! Modules named in the design that later work adds: `exec/` (command orchestration over the
+//! hypervisor trait and the store), `daemon/` (tokio runtime, API, interception, sampling).
+//! `optimize` and `profile` are not yet called by `engine`.
 //!
 //! # Invariants
 //! - Pure modules take their inputs as values and never reach out (no libvirt, files or clock).
@@ -44,6 +45,7 @@ pub mod forecast;
 pub mod hypervisor;
 pub mod model;
 pub mod optimize;
+pub mod profile;
 pub mod store;
 pub mod units;
 

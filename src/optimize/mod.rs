@@ -43,8 +43,22 @@
 //!   request, mutation, elitism, repair, a greedy seeded individual among random ones, a final
 //!   first-improvement local search, stop after `stall_generations` without improvement or
 //!   `max_generations`). Each generation's children are built, repaired and evaluated by one pure
-//!   function mapped over the child indices with rayon's `par_iter` (or `iter`), each child with
-//!   its own generator seeded from `(seed, generation, index)`.
+//!   function mapped over the child slots with rayon's `par_chunks_mut` (or `chunks_mut`), each
+//!   child with its own generator seeded from `(seed, generation, slot)`. The population lives in
+//!   two flat gene buffers (this generation's and the next), and each task reuses one scratch
+//!   (loads per host and per request), so building a child allocates nothing. Repair keeps
+//!   per-host and per-request running sums and only considers options that use an overloaded
+//!   resource; the local search walks each request's option combinations, listed once per solve
+//!   cheapest first, and stops at the first that fits.
+//!
+//! # Use (for the engine)
+//! Build a [`Problem`] from the pending requests (each [`Choice::Level`]'s [`Demand`] from the
+//! forecast or the profile model's quantiles, e.g. samples of
+//! [`crate::profile::NeedEstimate::quantile`]) and the hosts' free capacity, then
+//! `solve(&problem, &GaOptions { seed, ..GaOptions::default() })`. The answer's
+//! [`Solution::assignments`] index the problem's requests, hosts and options; check
+//! [`Solution::feasibility`] before applying it. Run it inside a rayon pool of the size you want
+//! (`ThreadPool::install`); `parallel: false` gives the same answer on the calling thread.
 //! - [`exact`]: branch and bound over all assignments, for checking the GA.
 //! - [`synthetic`]: seeded random instances for tests and benchmarks.
 

@@ -47,6 +47,12 @@ pub(crate) fn excess(load: f64, free: f64) -> f64 {
     if d > 1e-9 * free.max(1.0) { d } else { 0.0 }
 }
 
+/// Bit `r` set where `u[r]` is not zero.
+#[inline]
+fn resource_mask(u: &Use) -> u8 {
+    (0..RESOURCES).fold(0, |m, r| if u[r] != 0.0 { m | 1 << r } else { m })
+}
+
 #[inline]
 fn add(a: &mut Use, b: &Use) {
     for r in 0..RESOURCES {
@@ -59,6 +65,19 @@ fn sub(a: &mut Use, b: &Use) {
     for r in 0..RESOURCES {
         a[r] -= b[r];
     }
+}
+
+/// Working memory of repair, evaluation and local search, reused between individuals so that
+/// building a child allocates nothing. Its contents never outlive one call.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    /// Use per host.
+    pub loads: Vec<Use>,
+    /// Use per request.
+    ru: Vec<Use>,
+    /// Per request, while repair works on one host: found to fit on no other host. Moves only
+    /// add load to the other hosts, so this stays true until the request's own use changes.
+    stuck: Vec<bool>,
 }
 
 pub(crate) struct Compiled {
@@ -75,6 +94,8 @@ pub(crate) struct Compiled {
     pub base: Vec<usize>,
     /// Per gene: its request.
     pub owner: Vec<usize>,
+    /// Per gene: bit `r` set when some option uses resource `r` (host genes: 0).
+    pub use_mask: Vec<u8>,
     /// Per gene: the option of least cost (host genes: 0).
     pub best_opt: Vec<u32>,
     pub cost: Vec<f64>,
@@ -83,6 +104,16 @@ pub(crate) struct Compiled {
     pub uses: Vec<Use>,
     /// Per request: tier weight.
     pub weight: Vec<f64>,
+    /// Per request: its combinations of options are `combo_start[i]..combo_start[i + 1]` in the
+    /// `combo_*` tables, cheapest first (ties in enumeration order); none when it has more than
+    /// [`MAX_RESPONSE_COMBOS`].
+    combo_start: Vec<usize>,
+    combo_cost: Vec<f64>,
+    combo_use: Vec<Use>,
+    /// Per request: where its combinations' options start in `combo_opts` (one option per
+    /// choice, combination after combination).
+    combo_opts_start: Vec<usize>,
+    combo_opts: Vec<u32>,
     names: Vec<String>,
     host_names: Vec<String>,
 }
@@ -112,12 +143,18 @@ impl Compiled {
             card: vec![],
             base: vec![],
             owner: vec![],
+            use_mask: vec![],
             best_opt: vec![],
             cost: vec![],
             waste: vec![],
             short: vec![],
             uses: vec![],
             weight: vec![],
+            combo_start: vec![0],
+            combo_cost: vec![],
+            combo_use: vec![],
+            combo_opts_start: vec![],
+            combo_opts: vec![],
             names: p.requests.iter().map(|q| q.name.clone()).collect(),
             host_names: p.hosts.iter().map(|h| h.name.clone()).collect(),
         };
@@ -127,6 +164,7 @@ impl Compiled {
             c.card.push(n_hosts as u32);
             c.base.push(0);
             c.owner.push(i);
+            c.use_mask.push(0);
             c.best_opt.push(0);
             for ch in &q.choices {
                 let base = c.cost.len();
@@ -163,11 +201,58 @@ impl Compiled {
                 c.card.push(n as u32);
                 c.base.push(base);
                 c.owner.push(i);
+                c.use_mask
+                    .push(c.uses[base..].iter().fold(0u8, |m, u| m | resource_mask(u)));
                 c.best_opt.push(best as u32);
             }
             c.offset.push(c.card.len());
         }
+        for i in 0..c.n_req {
+            c.add_combos(i);
+        }
         c
+    }
+
+    /// Lists request `i`'s combinations of options in the combination tables, cheapest first.
+    fn add_combos(&mut self, i: usize) {
+        let genes = self.offset[i] + 1..self.offset[i + 1];
+        self.combo_opts_start.push(self.combo_opts.len());
+        let total = genes
+            .clone()
+            .try_fold(1usize, |t, g| t.checked_mul(self.card[g] as usize))
+            .filter(|&t| t <= MAX_RESPONSE_COMBOS);
+        let Some(total) = total else {
+            self.combo_start.push(self.combo_cost.len());
+            return;
+        };
+        let mut list: Vec<(f64, Use, Vec<u32>)> = Vec::with_capacity(total);
+        let mut idx = vec![0u32; genes.len()];
+        'all: loop {
+            let (mut cost, mut u) = (0.0, [0.0; RESOURCES]);
+            for (j, g) in genes.clone().enumerate() {
+                let o = self.base[g] + idx[j] as usize;
+                cost += self.cost[o];
+                add(&mut u, &self.uses[o]);
+            }
+            list.push((cost, u, idx.clone()));
+            // odometer, first choice fastest
+            for (j, g) in genes.clone().enumerate() {
+                idx[j] += 1;
+                if idx[j] < self.card[g] {
+                    continue 'all;
+                }
+                idx[j] = 0;
+            }
+            break;
+        }
+        // stable: equal costs keep enumeration order
+        list.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (cost, u, opts) in list {
+            self.combo_cost.push(cost);
+            self.combo_use.push(u);
+            self.combo_opts.extend(opts);
+        }
+        self.combo_start.push(self.combo_cost.len());
     }
 
     pub(crate) fn n_genes(&self) -> usize {
@@ -233,10 +318,25 @@ impl Compiled {
             .sum()
     }
 
-    pub(crate) fn evaluate(&self, genes: &[u32], loads: &mut Vec<Use>) -> Fitness {
-        let cost = self.cost_and_loads(genes, loads);
+    pub(crate) fn evaluate(&self, genes: &[u32], s: &mut Scratch) -> Fitness {
+        let cost = self.cost_and_loads(genes, &mut s.loads);
         Fitness {
-            overflow: self.overflow(loads),
+            overflow: self.overflow(&s.loads),
+            cost,
+        }
+    }
+
+    /// [`Compiled::evaluate`] right after [`Compiled::repair`], which left the loads in `s`: only
+    /// the cost is summed.
+    pub(crate) fn evaluate_repaired(&self, genes: &[u32], s: &Scratch) -> Fitness {
+        let mut cost = 0.0;
+        for (g, &v) in genes.iter().enumerate() {
+            if !self.is_host_gene(g) {
+                cost += self.cost[self.base[g] + v as usize];
+            }
+        }
+        Fitness {
+            overflow: self.overflow(&s.loads),
             cost,
         }
     }
@@ -248,83 +348,116 @@ impl Compiled {
             .sum()
     }
 
+    /// Fills `s` for `genes`: use per request and per host.
+    fn fill(&self, genes: &[u32], s: &mut Scratch) {
+        s.loads.clear();
+        s.loads.resize(self.n_hosts, [0.0; RESOURCES]);
+        s.ru.clear();
+        for i in 0..self.n_req {
+            let u = self.request_use(genes, i);
+            add(&mut s.loads[self.host_of(genes, i)], &u);
+            s.ru.push(u);
+        }
+    }
+
     /// Makes `genes` fit the hosts if these moves can: first move requests off overloaded hosts
     /// to hosts where they fit (best fit), then lower the option whose cost rises least per unit
-    /// of overload removed. Deterministic. Leaves `loads` matching `genes`.
-    pub(crate) fn repair(&self, genes: &mut [u32], loads: &mut Vec<Use>) {
-        self.cost_and_loads(genes, loads);
+    /// of overload removed. Deterministic. Leaves `s.loads` matching `genes`.
+    pub(crate) fn repair(&self, genes: &mut [u32], s: &mut Scratch) {
+        self.fill(genes, s);
         let mut budget = 4 * genes.len() + 16;
         for h in 0..self.n_hosts {
-            while budget > 0 && self.host_over(h, &loads[h]) > 0.0 {
+            s.stuck.clear();
+            s.stuck.resize(self.n_req, false);
+            while budget > 0 && self.host_over(h, &s.loads[h]) > 0.0 {
                 budget -= 1;
-                if !self.try_move_off(genes, loads, h) && !self.try_downgrade(genes, loads, h) {
+                if !self.try_move_off(genes, s, h) && !self.try_downgrade(genes, s, h) {
                     break;
                 }
             }
         }
     }
 
-    fn try_move_off(&self, genes: &mut [u32], loads: &mut [Use], h: usize) -> bool {
-        let over = self.host_over(h, &loads[h]);
+    fn try_move_off(&self, genes: &mut [u32], s: &mut Scratch, h: usize) -> bool {
+        let over = self.host_over(h, &s.loads[h]);
         // (reduction, -slack after) maximised; first found wins ties
-        let mut best: Option<(f64, f64, usize, usize, Use)> = None;
+        let mut best: Option<(f64, f64, usize, usize)> = None;
         for i in 0..self.n_req {
             if self.host_of(genes, i) != h {
                 continue;
             }
-            let u = self.request_use(genes, i);
-            let mut rest = loads[h];
-            sub(&mut rest, &u);
-            let reduction = over - self.host_over(h, &rest);
-            if reduction <= 0.0 {
+            if s.stuck[i] {
                 continue;
             }
-            for (h2, load2) in loads.iter().enumerate() {
+            let u = &s.ru[i];
+            let mut rest = s.loads[h];
+            sub(&mut rest, u);
+            let reduction = over - self.host_over(h, &rest);
+            if reduction <= 0.0 || best.is_some_and(|(r, ..)| reduction < r) {
+                continue;
+            }
+            let mut fits_somewhere = false;
+            for (h2, load2) in s.loads.iter().enumerate() {
                 if h2 == h {
                     continue;
                 }
                 let mut l2 = *load2;
-                add(&mut l2, &u);
+                add(&mut l2, u);
                 if self.host_over(h2, &l2) > 0.0 {
                     continue;
                 }
+                fits_somewhere = true;
                 let slack = self.slack(h2, &l2);
                 let better = match &best {
                     None => true,
-                    Some((r, s, ..)) => reduction > *r || (reduction == *r && slack < *s),
+                    Some((r, sl, ..)) => reduction > *r || (reduction == *r && slack < *sl),
                 };
                 if better {
-                    best = Some((reduction, slack, i, h2, u));
+                    best = Some((reduction, slack, i, h2));
                 }
             }
+            s.stuck[i] = !fits_somewhere;
         }
         match best {
-            Some((_, _, i, h2, u)) => {
+            Some((_, _, i, h2)) => {
                 genes[self.offset[i]] = h2 as u32;
-                sub(&mut loads[h], &u);
-                add(&mut loads[h2], &u);
+                let u = s.ru[i];
+                sub(&mut s.loads[h], &u);
+                add(&mut s.loads[h2], &u);
                 true
             }
             None => false,
         }
     }
 
-    fn try_downgrade(&self, genes: &mut [u32], loads: &mut [Use], h: usize) -> bool {
-        let over = self.host_over(h, &loads[h]);
+    fn try_downgrade(&self, genes: &mut [u32], s: &mut Scratch, h: usize) -> bool {
+        let over = self.host_over(h, &s.loads[h]);
+        // only a gene using an overloaded resource can lower the overload
+        let over_mask = (0..RESOURCES).fold(0u8, |m, r| {
+            if excess(s.loads[h][r], self.free[h][r]) > 0.0 {
+                m | 1 << r
+            } else {
+                m
+            }
+        });
         let mut best: Option<(f64, usize, u32)> = None;
         for i in 0..self.n_req {
             if self.host_of(genes, i) != h {
                 continue;
             }
             for g in self.offset[i] + 1..self.offset[i + 1] {
+                if self.use_mask[g] & over_mask == 0 {
+                    continue;
+                }
                 let cur = self.opt(genes, g);
+                let mut base = s.loads[h];
+                sub(&mut base, &self.uses[cur]);
                 for k in 0..self.card[g] {
                     let o = self.base[g] + k as usize;
                     if o == cur {
                         continue;
                     }
-                    let mut l = loads[h];
-                    sub(&mut l, &self.uses[cur]);
+                    let mut l = base;
                     add(&mut l, &self.uses[o]);
                     let reduction = over - self.host_over(h, &l);
                     if reduction <= 1e-15 {
@@ -342,8 +475,12 @@ impl Compiled {
                 let cur = self.opt(genes, g);
                 genes[g] = k;
                 let new = self.opt(genes, g);
-                sub(&mut loads[h], &self.uses[cur]);
-                add(&mut loads[h], &self.uses[new]);
+                let i = self.owner[g];
+                sub(&mut s.loads[h], &self.uses[cur]);
+                add(&mut s.loads[h], &self.uses[new]);
+                sub(&mut s.ru[i], &self.uses[cur]);
+                add(&mut s.ru[i], &self.uses[new]);
+                s.stuck[i] = false;
                 true
             }
             None => false,
@@ -358,123 +495,112 @@ impl Compiled {
     }
 
     /// The cheapest combination of request `i`'s options that fits on host `h` already carrying
-    /// `load`: its cost, options and use. Enumerates the combinations (at most
-    /// [`MAX_RESPONSE_COMBOS`]; `None` past that, or when nothing fits).
-    fn best_combo(&self, i: usize, h: usize, load: &Use) -> Option<(f64, Vec<u32>, Use)> {
-        let genes: std::ops::Range<usize> = self.offset[i] + 1..self.offset[i + 1];
-        let mut total = 1usize;
-        for g in genes.clone() {
-            total = total.saturating_mul(self.card[g] as usize);
-        }
-        if total > MAX_RESPONSE_COMBOS {
-            return None;
-        }
-        let n = genes.len();
-        let mut idx = vec![0u32; n];
-        let mut best: Option<(f64, Vec<u32>, Use)> = None;
-        loop {
-            let mut cost = 0.0;
+    /// `load` (an index into the combination tables): the first that fits in cost order. `None`
+    /// when nothing fits or the request has more than [`MAX_RESPONSE_COMBOS`] combinations.
+    fn best_combo(&self, i: usize, h: usize, load: &Use) -> Option<usize> {
+        (self.combo_start[i]..self.combo_start[i + 1]).find(|&k| {
             let mut l = *load;
-            for (j, g) in genes.clone().enumerate() {
-                let o = self.base[g] + idx[j] as usize;
-                cost += self.cost[o];
-                add(&mut l, &self.uses[o]);
-            }
-            if best.as_ref().is_none_or(|b| cost < b.0) && self.host_over(h, &l) == 0.0 {
-                sub(&mut l, load);
-                best = Some((cost, idx.clone(), l));
-            }
-            let mut j = 0;
-            loop {
-                if j == n {
-                    return best;
-                }
-                idx[j] += 1;
-                if idx[j] < self.card[genes.start + j] {
-                    break;
-                }
-                idx[j] = 0;
-                j += 1;
-            }
-        }
+            add(&mut l, &self.combo_use[k]);
+            self.host_over(h, &l) == 0.0
+        })
     }
 
-    fn set_request(&self, genes: &mut [u32], i: usize, h: usize, options: &[u32]) {
+    /// Options of combination `k` of request `i`.
+    fn combo_options(&self, i: usize, k: usize) -> &[u32] {
+        let width = self.offset[i + 1] - self.offset[i] - 1;
+        let at = self.combo_opts_start[i] + (k - self.combo_start[i]) * width;
+        &self.combo_opts[at..at + width]
+    }
+
+    /// Gives request `i` host `h` and combination `k`, keeping `s` in step.
+    fn set_request(&self, genes: &mut [u32], s: &mut Scratch, i: usize, h: usize, k: usize) {
         genes[self.offset[i]] = h as u32;
-        genes[self.offset[i] + 1..self.offset[i + 1]].copy_from_slice(options);
+        genes[self.offset[i] + 1..self.offset[i + 1]].copy_from_slice(self.combo_options(i, k));
+        s.ru[i] = self.combo_use[k];
     }
 
     /// Local search on a feasible individual, deterministic, until no move helps: (a) each
     /// request in turn gets its best options on its best host given everyone else; (b) when (a)
-    /// finds nothing and there are at most `MAX_SWAP_REQUESTS` requests, two requests on different hosts swap hosts, each with its best options
-    /// there. A move is kept when every host stays within capacity and the cost falls. Does
-    /// nothing to an infeasible individual.
-    pub(crate) fn polish(&self, genes: &mut [u32], loads: &mut Vec<Use>) {
-        self.cost_and_loads(genes, loads);
-        if self.overflow(loads) > 0.0 {
+    /// finds nothing and there are at most [`MAX_SWAP_REQUESTS`] requests, two requests on
+    /// different hosts swap hosts, each with its best options there. A move is kept when every
+    /// host stays within capacity and the cost falls. Requests already at their cheapest
+    /// combination are skipped in (a): nothing can improve them. Does nothing to an infeasible
+    /// individual.
+    pub(crate) fn polish(&self, genes: &mut [u32], s: &mut Scratch) {
+        self.fill(genes, s);
+        if self.overflow(&s.loads) > 0.0 {
             return;
         }
         let tol = |c: f64| 1e-12 * (1.0 + c.abs());
         for _pass in 0..50 {
             let mut improved = false;
             for i in 0..self.n_req {
-                let h = self.host_of(genes, i);
-                let u = self.request_use(genes, i);
+                let (start, end) = (self.combo_start[i], self.combo_start[i + 1]);
                 let cur = self.request_cost(genes, i);
-                sub(&mut loads[h], &u);
-                let mut best: Option<(f64, usize, Vec<u32>, Use)> = None;
-                for (h2, load2) in loads.iter().enumerate() {
-                    if let Some((c, opts, u2)) = self.best_combo(i, h2, load2)
-                        && best.as_ref().is_none_or(|b| c < b.0)
+                if start == end || cur <= self.combo_cost[start] + tol(cur) {
+                    continue;
+                }
+                let h = self.host_of(genes, i);
+                let u = s.ru[i];
+                sub(&mut s.loads[h], &u);
+                let mut best: Option<(f64, usize, usize)> = None;
+                for (h2, load2) in s.loads.iter().enumerate() {
+                    if let Some(k) = self.best_combo(i, h2, load2)
+                        && best.is_none_or(|b| self.combo_cost[k] < b.0)
                     {
-                        best = Some((c, h2, opts, u2));
+                        best = Some((self.combo_cost[k], h2, k));
                     }
                 }
                 match best {
-                    Some((c, h2, opts, u2)) if c < cur - tol(cur) => {
-                        self.set_request(genes, i, h2, &opts);
-                        add(&mut loads[h2], &u2);
+                    Some((c, h2, k)) if c < cur - tol(cur) => {
+                        self.set_request(genes, s, i, h2, k);
+                        add(&mut s.loads[h2], &self.combo_use[k]);
                         improved = true;
                     }
-                    _ => add(&mut loads[h], &u),
+                    _ => add(&mut s.loads[h], &u),
                 }
             }
             if !improved && self.n_req <= MAX_SWAP_REQUESTS {
-                'pairs: for i in 0..self.n_req {
-                    for j in i + 1..self.n_req {
-                        let (hi, hj) = (self.host_of(genes, i), self.host_of(genes, j));
-                        if hi == hj {
-                            continue;
-                        }
-                        let (ui, uj) = (self.request_use(genes, i), self.request_use(genes, j));
-                        let cur = self.request_cost(genes, i) + self.request_cost(genes, j);
-                        let mut li = loads[hi];
-                        sub(&mut li, &ui);
-                        let mut lj = loads[hj];
-                        sub(&mut lj, &uj);
-                        let (Some((ci, oi, u_i)), Some((cj, oj, u_j))) =
-                            (self.best_combo(i, hj, &lj), self.best_combo(j, hi, &li))
-                        else {
-                            continue;
-                        };
-                        if ci + cj < cur - tol(cur) {
-                            self.set_request(genes, i, hj, &oi);
-                            self.set_request(genes, j, hi, &oj);
-                            add(&mut lj, &u_i);
-                            add(&mut li, &u_j);
-                            loads[hi] = li;
-                            loads[hj] = lj;
-                            improved = true;
-                            break 'pairs;
-                        }
-                    }
-                }
+                improved = self.swap_once(genes, s, &tol);
             }
             if !improved {
                 break;
             }
         }
-        self.cost_and_loads(genes, loads);
+        self.fill(genes, s);
+    }
+
+    /// The first pair of requests on different hosts whose host swap (each with its best
+    /// options there) lowers the cost; applies it.
+    fn swap_once(&self, genes: &mut [u32], s: &mut Scratch, tol: &dyn Fn(f64) -> f64) -> bool {
+        for i in 0..self.n_req {
+            for j in i + 1..self.n_req {
+                let (hi, hj) = (self.host_of(genes, i), self.host_of(genes, j));
+                if hi == hj {
+                    continue;
+                }
+                let cur = self.request_cost(genes, i) + self.request_cost(genes, j);
+                let mut li = s.loads[hi];
+                sub(&mut li, &s.ru[i]);
+                let mut lj = s.loads[hj];
+                sub(&mut lj, &s.ru[j]);
+                let (Some(ki), Some(kj)) =
+                    (self.best_combo(i, hj, &lj), self.best_combo(j, hi, &li))
+                else {
+                    continue;
+                };
+                if self.combo_cost[ki] + self.combo_cost[kj] < cur - tol(cur) {
+                    self.set_request(genes, s, i, hj, ki);
+                    self.set_request(genes, s, j, hi, kj);
+                    add(&mut lj, &self.combo_use[ki]);
+                    add(&mut li, &self.combo_use[kj]);
+                    s.loads[hi] = li;
+                    s.loads[hj] = lj;
+                    return true;
+                }
+            }
+        }
+        false
     }
 
     /// Cheapest options for every request, placed in order of tier weight (then size) on the
@@ -519,7 +645,7 @@ impl Compiled {
             genes[self.offset[i]] = h as u32;
             add(&mut loads[h], &u);
         }
-        let mut scratch = Vec::new();
+        let mut scratch = Scratch::default();
         self.repair(&mut genes, &mut scratch);
         if self.n_req <= MAX_SWAP_REQUESTS {
             self.polish(&mut genes, &mut scratch);
