@@ -2,6 +2,12 @@
 //! engine (history, application profiles, forecasts, host load, optimizer, overrides) replaces it.
 //!
 //! Invariants: pure (values in, values out); every allocation carries its provenance.
+//!
+//! - [`tiers`]: the tier config (TOML) mapping low/medium/high to a demand quantile and headroom.
+//! - [`evidence`]: history (and a prior) -> the allocation for the next window, with its evidence.
+
+pub mod evidence;
+pub mod tiers;
 
 use crate::model::{
     Allocation, Bandwidth, DiskBus, IoTune, Provenance, ResourceProfile, StorageClass, Tier,
