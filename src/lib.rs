@@ -16,6 +16,7 @@
 //! | [`engine`]     | evidence -> allocation (today: the per-tier table)         | pure; every allocation carries its provenance |
 //! | [`forecast`]   | auto-ARIMA after R's `auto.arima`: order selection, exact-likelihood fit, forecasts with intervals | pure: values in, values out; no I/O, clock or randomness |
 //! | [`optimize`]   | genetic optimizer (rayon) choosing profiles and hosts for all pending requests; exact solver for checks | pure: values and a seed in, a value out; serial and parallel give the same answer |
+//! | [`replay`]     | trace replay: prae, a static size, Kubernetes VPA's recommender and the perfect-foresight bound, step by step; slack and violation scores | pure: series in, allocations and scores out (files are read by `store::replay`) |
 //! | [`hypervisor`] | the `Hypervisor` trait and its libvirt implementation      | the ONLY module that calls libvirt; every `unsafe` has a `SAFETY` comment and a real-libvirt test |
 //! | [`store`]      | history (usage samples, trace import/export), builds, overrides, audit, in SQLite (WAL) | the ONLY module that touches the database and trace files; schema migrations forward-only; a kill loses at most the batch being written |
 //! | [`build`]      | image builds: base -> overlay -> predicted build VM -> install through the guest agent while sampling -> flattened image + manifest; host-capacity ledger; leftover cleanup | libvirt only through the `Hypervisor` trait, the database only through `store`; no shell; everything it creates is named after its owner process, and only dead owners' leftovers are removed |
@@ -40,6 +41,7 @@ pub mod forecast;
 pub mod hypervisor;
 pub mod model;
 pub mod optimize;
+pub mod replay;
 pub mod store;
 pub mod units;
 

@@ -44,6 +44,8 @@ pub enum Command {
     Calibrate(super::build::CalibrateArgs),
     /// Fit an automatic ARIMA to a series file and forecast it, with prediction intervals.
     Forecast(super::forecast::ForecastArgs),
+    /// Replay usage traces step by step: each window's allocation from what came before.
+    Replay(super::replay::ReplayArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -154,7 +156,7 @@ pub struct PredictArgs {
     pub format: Format,
 }
 
-fn parse_tier(s: &str) -> std::result::Result<Tier, String> {
+pub(super) fn parse_tier(s: &str) -> std::result::Result<Tier, String> {
     s.parse().map_err(|e: Error| e.to_string())
 }
 fn parse_storage(s: &str) -> std::result::Result<StorageClass, String> {
@@ -214,6 +216,7 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Images(a) => super::build::run_images(cli.uri.as_deref(), a),
         Command::Calibrate(a) => super::build::run_calibrate(cli.uri.as_deref(), a),
         Command::Forecast(a) => super::forecast::run(a),
+        Command::Replay(a) => super::replay::run(a),
         Command::Predict(a) => {
             let alloc = engine::predict(
                 &a.profile

@@ -176,11 +176,7 @@ pub fn decide(
             "window 0: an allocation must be held for at least 1 sample".into(),
         ));
     }
-    if let Some((i, v)) = history
-        .iter()
-        .enumerate()
-        .find(|(_, v)| !v.is_finite() || **v < 0.0)
-    {
+    if let Some((i, v)) = first_bad_usage(history) {
         return Err(Error::Invalid(format!(
             "history sample {i} is {v}; usage must be a finite, non-negative number"
         )));
@@ -230,6 +226,15 @@ pub fn decide(
             warnings,
         },
     })
+}
+
+/// The first value that is not a usage (negative, NaN or infinite), with its index.
+pub fn first_bad_usage(values: &[f64]) -> Option<(usize, f64)> {
+    values
+        .iter()
+        .copied()
+        .enumerate()
+        .find(|(_, v)| !v.is_finite() || *v < 0.0)
 }
 
 /// The history's estimate of the `q` quantile of the next `window` samples, and the anchor used.

@@ -32,6 +32,7 @@
 
 mod import;
 pub mod live;
+pub mod replay;
 mod schema;
 pub mod trace;
 
