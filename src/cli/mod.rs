@@ -8,6 +8,7 @@ pub mod build;
 pub mod forecast;
 pub mod history;
 pub mod prae;
+pub mod predict;
 pub mod replay;
 pub mod virsh;
 

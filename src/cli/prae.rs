@@ -154,6 +154,12 @@ pub struct PredictArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// History database (usage of earlier builds) [default: the state directory's prae.db].
+    #[arg(long, env = "PRAE_DB")]
+    pub db: Option<std::path::PathBuf>,
+    /// Tier config (TOML, see engine::tiers); default: the built-in tiers.
+    #[arg(long)]
+    pub tiers: Option<std::path::PathBuf>,
 }
 
 pub(super) fn parse_tier(s: &str) -> std::result::Result<Tier, String> {
@@ -217,21 +223,7 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Calibrate(a) => super::build::run_calibrate(cli.uri.as_deref(), a),
         Command::Forecast(a) => super::forecast::run(a),
         Command::Replay(a) => super::replay::run(a),
-        Command::Predict(a) => {
-            let alloc = engine::predict(
-                &a.profile
-                    .request(Some(a.package.clone()), Some(a.os.clone())),
-            )?;
-            match a.format {
-                Format::Json => {
-                    let s = serde_json::to_string_pretty(&alloc)
-                        .map_err(|e| Error::Invalid(format!("cannot encode JSON: {e}")))?;
-                    println!("{s}");
-                }
-                Format::Table => print!("{}", profile_table(&alloc)),
-            }
-            Ok(())
-        }
+        Command::Predict(a) => super::predict::run(a),
     }
 }
 

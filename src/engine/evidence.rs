@@ -26,7 +26,9 @@
 //! history's weight is `n / (n + prior_strength)`: a day of 5-minute samples counts as much as
 //! the prior by default, a week almost entirely outweighs it.
 //!
-//! The tier's headroom multiplies the result: `allocation = blend x (1 + headroom)`.
+//! The tier's headroom multiplies the history's estimate; the prior is already an allocation
+//! (the tier table, a profile model's quantile) and is taken as it is:
+//! `allocation = w x estimate x (1 + headroom) + (1 - w) x prior`.
 
 use super::tiers::{EvidenceSettings, TierSpec};
 use crate::{Error, Result};
@@ -142,7 +144,7 @@ impl Evidence {
                 1.0 - self.history_weight
             ));
         }
-        if self.headroom > 0.0 {
+        if self.headroom > 0.0 && self.history_weight > 0.0 {
             parts.push(format!("+{}% headroom", fmt_num(self.headroom * 100.0)));
         }
         parts.join("; ")
@@ -203,14 +205,14 @@ pub fn decide(
             warnings.push(format!("no history: {} alone", p.source));
             (p.value, 0.0)
         }
-        (Some((_, e)), None) => (e, 1.0),
+        (Some((_, e)), None) => (e * (1.0 + spec.headroom), 1.0),
         (Some((_, e)), Some(p)) => {
             let n = used as f64;
             let w = n / (n + settings.prior_strength as f64);
-            (w * e + (1.0 - w) * p.value, w)
+            (w * e * (1.0 + spec.headroom) + (1.0 - w) * p.value, w)
         }
     };
-    let allocation = (blend * (1.0 + spec.headroom)).max(0.0);
+    let allocation = blend.max(0.0);
     Ok(Decision {
         allocation,
         evidence: Evidence {
@@ -340,7 +342,7 @@ mod tests {
             source: "tier table".into(),
         };
         let d = decide(&[], 12, &spec(0.9, 0.5), &settings(), Some(&p)).unwrap();
-        assert_eq!(d.allocation, 3.0);
+        assert_eq!(d.allocation, 2.0);
         assert_eq!(d.evidence.history_weight, 0.0);
         assert_eq!(d.evidence.warnings, vec!["no history: tier table alone"]);
         assert!(d.evidence.describe().contains("no history"));
