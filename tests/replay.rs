@@ -131,7 +131,7 @@ fn bitbrains_memory_with_window_warmup_and_baselines() {
             "--window",
             "1",
             "--warmup",
-            "500",
+            "7900",
             "--policy",
             policy,
             "--output",
@@ -139,7 +139,7 @@ fn bitbrains_memory_with_window_warmup_and_baselines() {
         ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let r = rows(&out);
-        assert_eq!(r[0].1, 500);
+        assert_eq!(r[0].1, 7900);
         outs.push(r);
     }
     assert!(outs.iter().all(|r| r.len() == outs[0].len()));
