@@ -13,7 +13,7 @@
 //! | [`model`]      | plain data: profiles, tiers, samples, host capacity        | no behaviour beyond validation; serde everywhere |
 //! | [`units`]      | libvirt's size units (`512MiB`, `3GiB`, `KB` vs `KiB`)      | pure |
 //! | [`domain`]     | typed view of domain XML, lossless rewrite and revert, templates | pure: strings in, strings out; only resource elements and prae's metadata change |
-//! | [`engine`]     | evidence -> allocation (today: the per-tier table)         | pure; every allocation carries its provenance |
+//! | [`engine`]     | evidence -> allocation: per-tier table, tiers from TOML (quantile + headroom), history blended with the prior, host load cut, explanations | pure; every allocation carries its provenance |
 //! | [`forecast`]   | auto-ARIMA after R's `auto.arima`: order selection, exact-likelihood fit, forecasts with intervals | pure: values in, values out; no I/O, clock or randomness |
 //! | [`optimize`]   | genetic optimizer (rayon) choosing profiles and hosts for all pending requests; exact solver for checks | pure: values and a seed in, a value out; serial and parallel give the same answer |
 //! | [`replay`]     | trace replay: prae, a static size, Kubernetes VPA's recommender and the perfect-foresight bound, step by step; slack and violation scores | pure: series in, allocations and scores out (files are read by `store::replay`) |
