@@ -13,10 +13,11 @@
 //! | [`model`]      | plain data: profiles, tiers, samples, host capacity        | no behaviour beyond validation; serde everywhere |
 //! | [`units`]      | libvirt's size units (`512MiB`, `3GiB`, `KB` vs `KiB`)      | pure |
 //! | [`domain`]     | typed view of domain XML, lossless rewrite and revert, templates | pure: strings in, strings out; only resource elements and prae's metadata change |
-//! | [`engine`]     | evidence -> allocation (today: the per-tier table)         | pure; every allocation carries its provenance |
+//! | [`engine`]     | evidence -> allocation: per-tier table, tiers from TOML (quantile + headroom), history blended with the prior, host load cut, explanations | pure; every allocation carries its provenance |
 //! | [`forecast`]   | auto-ARIMA after R's `auto.arima`: order selection, exact-likelihood fit, forecasts with intervals | pure: values in, values out; no I/O, clock or randomness |
 //! | [`optimize`]   | genetic optimizer (rayon) choosing profiles and hosts for all pending requests; exact solver for checks | pure: values and a seed in, a value out; serial and parallel give the same answer |
 //! | [`profile`]    | application profiles: package metadata -> CPU, memory, disk, network needs with intervals (log-scale ridge, LOO-checked) | pure: measurements in (embedded calibration CSV), estimates out; no I/O |
+//! | [`replay`]     | trace replay: prae, a static size, Kubernetes VPA's recommender and the perfect-foresight bound, step by step; slack and violation scores | pure: series in, allocations and scores out (files are read by `store::replay`) |
 //! | [`hypervisor`] | the `Hypervisor` trait and its libvirt implementation      | the ONLY module that calls libvirt; every `unsafe` has a `SAFETY` comment and a real-libvirt test |
 //! | [`store`]      | history (usage samples, trace import/export), builds, overrides, audit, in SQLite (WAL) | the ONLY module that touches the database, trace files and prae's own files (`store::files`: ledger, manifests, repository cache, locks); schema migrations forward-only; a kill loses at most the batch being written |
 //! | [`build`]      | image builds: base -> overlay -> predicted build VM -> install through the guest agent while sampling -> flattened image + manifest; host-capacity ledger; leftover cleanup | libvirt only through the `Hypervisor` trait, the database and its files only through `store`; no shell; everything it creates is named after its owner process, and only dead owners' leftovers are removed |
@@ -46,6 +47,7 @@ pub mod hypervisor;
 pub mod model;
 pub mod optimize;
 pub mod profile;
+pub mod replay;
 pub mod store;
 pub mod units;
 

@@ -11,6 +11,8 @@ pub mod forecast;
 pub mod history;
 pub mod prae;
 pub mod status;
+pub mod predict;
+pub mod replay;
 pub mod virsh;
 
 use crate::domain::Rewritten;

@@ -57,6 +57,8 @@ pub enum Command {
     Reserve(super::exec::ReserveArgs),
     /// List the commands waiting for room and running.
     Queue(super::exec::QueueArgs),
+    /// Replay usage traces step by step: each window's allocation from what came before.
+    Replay(super::replay::ReplayArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -165,9 +167,15 @@ pub struct PredictArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// History database (usage of earlier builds) [default: the state directory's prae.db].
+    #[arg(long, env = "PRAE_DB")]
+    pub db: Option<std::path::PathBuf>,
+    /// Tier config (TOML, see engine::tiers); default: the built-in tiers.
+    #[arg(long)]
+    pub tiers: Option<std::path::PathBuf>,
 }
 
-fn parse_tier(s: &str) -> std::result::Result<Tier, String> {
+pub(super) fn parse_tier(s: &str) -> std::result::Result<Tier, String> {
     s.parse().map_err(|e: Error| e.to_string())
 }
 fn parse_storage(s: &str) -> std::result::Result<StorageClass, String> {
@@ -236,21 +244,8 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Exec(a) => super::exec::run(cli.uri.as_deref(), a).map(drop),
         Command::Reserve(a) => super::exec::run_reserve(a),
         Command::Queue(a) => super::exec::run_queue(a),
-        Command::Predict(a) => {
-            let alloc = engine::predict(
-                &a.profile
-                    .request(Some(a.package.clone()), Some(a.os.clone())),
-            )?;
-            match a.format {
-                Format::Json => {
-                    let s = serde_json::to_string_pretty(&alloc)
-                        .map_err(|e| Error::Invalid(format!("cannot encode JSON: {e}")))?;
-                    println!("{s}");
-                }
-                Format::Table => print!("{}", profile_table(&alloc)),
-            }
-            Ok(())
-        }
+        Command::Replay(a) => super::replay::run(a),
+        Command::Predict(a) => super::predict::run(a),
     }
 }
 

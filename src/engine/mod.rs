@@ -2,6 +2,14 @@
 //! engine (history, application profiles, forecasts, host load, optimizer, overrides) replaces it.
 //!
 //! Invariants: pure (values in, values out); every allocation carries its provenance.
+//!
+//! - [`tiers`]: the tier config (TOML) mapping low/medium/high to a demand quantile and headroom.
+//! - [`evidence`]: history (and a prior) -> the allocation for the next window, with its evidence.
+//! - [`explain`]: [`predict`] plus history and host capacity, with the evidence of each number.
+
+pub mod evidence;
+pub mod explain;
+pub mod tiers;
 
 use crate::model::{
     Allocation, Bandwidth, DiskBus, IoTune, Provenance, ResourceProfile, StorageClass, Tier,
@@ -179,7 +187,7 @@ pub fn validate_package_name(name: &str) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn req(tier: Tier) -> PredictRequest {
+    pub(super) fn req(tier: Tier) -> PredictRequest {
         PredictRequest {
             package: Some("nginx".into()),
             os: Some("debian12".into()),

@@ -388,7 +388,7 @@ fn field_names(f: Fields) -> Vec<&'static str> {
 }
 
 /// A file's text; gzip'd files (by their magic bytes) are decompressed.
-fn read_text(path: &Path) -> Result<String> {
+pub(super) fn read_text(path: &Path) -> Result<String> {
     let shown = path.display().to_string();
     let raw = std::fs::read(path).map_err(|e| Error::io(&shown, e))?;
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {

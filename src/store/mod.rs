@@ -34,6 +34,7 @@ pub mod files;
 pub mod exec;
 mod import;
 pub mod live;
+pub mod replay;
 mod schema;
 pub mod trace;
 
