@@ -8,10 +8,10 @@ use std::borrow::Cow;
 
 /// Where the resource elements of a domain are (element indices into [`Doc::elems`]).
 #[derive(Debug, Default)]
-pub(crate) struct Layout {
-    pub domain_type: String,
-    pub arch: Option<String>,
-    pub machine: Option<String>,
+pub(crate) struct Layout<'a> {
+    pub domain_type: Cow<'a, str>,
+    pub arch: Option<Cow<'a, str>>,
+    pub machine: Option<Cow<'a, str>>,
     pub name: Option<usize>,
     /// The last of `<name>`, `<uuid>`, `<genid>`, `<title>`, `<description>`.
     pub last_id: Option<usize>,
@@ -33,7 +33,7 @@ pub(crate) struct Layout {
     /// prae's own child of `<metadata>`.
     pub prae: Option<usize>,
     /// Indentation step of the document (the root's first child's indent), default two spaces.
-    pub unit: String,
+    pub unit: &'a str,
 }
 
 fn bad(what: &str, value: &str) -> Error {
@@ -109,8 +109,8 @@ fn is_prae(doc: &Doc, i: usize) -> bool {
     })
 }
 
-impl Layout {
-    pub fn find(doc: &Doc) -> Result<Layout> {
+impl<'a> Layout<'a> {
+    pub fn find(doc: &Doc<'a>) -> Result<Layout<'a>> {
         let root = doc.root;
         if doc.name(root) != "domain" {
             return Err(Error::NotADomain(format!(
@@ -119,14 +119,14 @@ impl Layout {
             )));
         }
         let mut l = Layout {
-            domain_type: doc.attr(root, "type").unwrap_or_default().into_owned(),
-            unit: "  ".into(),
+            domain_type: doc.attr(root, "type").unwrap_or_default(),
+            unit: "  ",
             ..Layout::default()
         };
         if let Some(first) = doc.children(root).next() {
             let ind = doc.indent_of(doc.el(first).start);
             if !ind.is_empty() {
-                l.unit = ind.to_string();
+                l.unit = ind;
             }
         }
         let mut need = 0u32;
@@ -163,8 +163,8 @@ impl Layout {
                 }
                 "os" => {
                     if let Some(t) = doc.child(c, "type") {
-                        l.arch = doc.attr(t, "arch").map(|s| s.into_owned());
-                        l.machine = doc.attr(t, "machine").map(|s| s.into_owned());
+                        l.arch = doc.attr(t, "arch");
+                        l.machine = doc.attr(t, "machine");
                     }
                 }
                 "cpu" => {
@@ -217,7 +217,7 @@ impl Layout {
     }
 
     pub fn is_qemu(&self) -> bool {
-        matches!(self.domain_type.as_str(), "qemu" | "kvm")
+        matches!(self.domain_type.as_ref(), "qemu" | "kvm")
     }
 
     /// (maximum, current) vCPUs.
@@ -382,8 +382,8 @@ pub(crate) fn view(doc: &Doc, l: &Layout) -> Result<DomainView> {
             .and_then(|n| doc.text(n))
             .map(|s| s.trim().to_string())
             .unwrap_or_default(),
-        domain_type: l.domain_type.clone(),
-        arch: l.arch.clone(),
+        domain_type: l.domain_type.to_string(),
+        arch: l.arch.as_deref().map(str::to_string),
         max_vcpus,
         vcpus,
         memory_kib: l.memory_kib(doc)?,

@@ -76,7 +76,8 @@ impl<'a> Doc<'a> {
     pub(crate) fn scan(src: &'a str) -> Option<Doc<'a>> {
         let b = src.as_bytes();
         let mut elems: Vec<Elem> = Vec::with_capacity(src.len() / 24 + 8);
-        let mut stack: Vec<(u32, u32)> = Vec::with_capacity(16);
+        // Open elements as (index, last child); deeper documents go to quick-xml.
+        let mut stack = Stack::default();
         let mut root = NONE;
         let mut i = 0;
         loop {
@@ -184,7 +185,7 @@ impl<'a> Doc<'a> {
                         next_sibling: NONE,
                     });
                     if !empty {
-                        stack.push((idx, NONE));
+                        stack.push((idx, NONE))?;
                     }
                     i = after;
                 }
@@ -402,6 +403,42 @@ impl<'a> Doc<'a> {
     }
 }
 
+/// The scanner's stack of open elements, without a heap allocation.
+struct Stack {
+    items: [(u32, u32); 64],
+    len: usize,
+}
+
+impl Default for Stack {
+    fn default() -> Self {
+        Stack {
+            items: [(NONE, NONE); 64],
+            len: 0,
+        }
+    }
+}
+
+impl Stack {
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    fn last(&self) -> Option<&(u32, u32)> {
+        self.len.checked_sub(1).map(|i| &self.items[i])
+    }
+    fn last_mut(&mut self) -> Option<&mut (u32, u32)> {
+        self.len.checked_sub(1).map(|i| &mut self.items[i])
+    }
+    fn pop(&mut self) {
+        self.len = self.len.saturating_sub(1);
+    }
+    /// `None` when full.
+    fn push(&mut self, v: (u32, u32)) -> Option<()> {
+        *self.items.get_mut(self.len)? = v;
+        self.len += 1;
+        Some(())
+    }
+}
+
 pub(crate) struct Children<'d, 'a> {
     doc: &'d Doc<'a>,
     next: u32,
@@ -595,21 +632,30 @@ pub(crate) fn scan_attrs(tag: &str, name_len: usize) -> impl Iterator<Item = Att
     })
 }
 
-/// Rewrites a start tag's attributes: `Some(v)` sets (in place, keeping the quote, or appended
-/// with the tag's quote style), `None` removes. Other bytes of the tag are kept.
-pub(crate) fn edit_tag(tag: &str, name_len: usize, sets: &[(&str, Option<&str>)]) -> String {
-    let spans: Vec<AttrSpan> = scan_attrs(tag, name_len).collect();
-    let quote = spans.first().map_or(b'\'', |a| a.quote);
-    let attrs_end = spans.last().map_or(1 + name_len, |a| a.whole.end);
-    let mut out = String::with_capacity(tag.len() + 32);
+/// Appends a start tag with its attributes rewritten: `Some(v)` sets (in place, keeping the
+/// quote, or appended with the tag's quote style), `None` removes. Other bytes of the tag are kept.
+pub(crate) fn edit_tag_into(
+    out: &mut String,
+    tag: &str,
+    name_len: usize,
+    sets: &[(&str, Option<&str>)],
+) {
+    let mut quote = b'\'';
+    let mut attrs_end = 1 + name_len;
+    let mut seen = 0u32;
     let mut pos = 0;
-    for a in &spans {
+    for (n, a) in scan_attrs(tag, name_len).enumerate() {
+        if n == 0 {
+            quote = a.quote;
+        }
+        attrs_end = a.whole.end;
         let key = &tag[a.key.clone()];
-        if let Some((_, v)) = sets.iter().find(|(k, _)| *k == key) {
-            match v {
+        if let Some(j) = sets.iter().position(|(k, _)| *k == key) {
+            seen |= 1 << j.min(31);
+            match sets[j].1 {
                 Some(v) => {
                     out.push_str(&tag[pos..a.val.start]);
-                    out.push_str(&escape_attr(v, a.quote));
+                    push_attr_value(out, v, a.quote);
                     pos = a.val.end;
                 }
                 None => {
@@ -620,20 +666,23 @@ pub(crate) fn edit_tag(tag: &str, name_len: usize, sets: &[(&str, Option<&str>)]
         }
     }
     out.push_str(&tag[pos..attrs_end]);
-    for (k, v) in sets {
+    for (j, (k, v)) in sets.iter().enumerate() {
         if let Some(v) = v
-            && !spans.iter().any(|a| &tag[a.key.clone()] == *k)
+            && seen & (1 << j.min(31)) == 0
         {
             out.push(' ');
             out.push_str(k);
             out.push('=');
             out.push(quote as char);
-            out.push_str(&escape_attr(v, quote));
+            push_attr_value(out, v, quote);
             out.push(quote as char);
         }
     }
     out.push_str(&tag[attrs_end..]);
-    out
+}
+
+fn push_attr_value(out: &mut String, v: &str, quote: u8) {
+    out.push_str(&escape_attr(v, quote));
 }
 
 fn escape_attr(v: &str, quote: u8) -> Cow<'_, str> {
@@ -647,41 +696,75 @@ fn escape_attr(v: &str, quote: u8) -> Cow<'_, str> {
     }
 }
 
-/// One replacement of `start..end` by `text`; `start == end` inserts.
-#[derive(Debug, Clone)]
-pub(crate) struct Edit {
-    pub start: usize,
-    pub end: usize,
-    pub text: String,
+/// Span edits to one document: each replaces `start..end` of the source (`start == end`
+/// inserts) with a slice of one shared text buffer, so building them allocates once.
+#[derive(Debug, Default)]
+pub(crate) struct Edits {
+    /// (start, end, text start, text end).
+    spans: Vec<[usize; 4]>,
+    /// The replacement texts, back to back.
+    pub buf: String,
 }
 
-/// Applies non-overlapping edits (an insertion may sit at the start of a replaced range).
-pub(crate) fn apply(src: &str, mut edits: Vec<Edit>) -> Result<String> {
-    edits.sort_by_key(|e| (e.start, e.end));
-    let extra: usize = edits.iter().map(|e| e.text.len()).sum();
-    let mut out = String::with_capacity(src.len() + extra);
-    let mut pos = 0;
-    for e in &edits {
-        if e.start < pos || e.end < e.start || e.end > src.len() {
-            return Err(Error::Invalid(format!(
-                "internal: overlapping rewrite at byte {}",
-                e.start
-            )));
+impl Edits {
+    pub fn with_capacity(edits: usize, text: usize) -> Self {
+        Edits {
+            spans: Vec::with_capacity(edits),
+            buf: String::with_capacity(text),
         }
-        out.push_str(src.get(pos..e.start).unwrap_or(""));
-        out.push_str(&e.text);
-        pos = e.end;
     }
-    out.push_str(src.get(pos..).unwrap_or(""));
-    Ok(out)
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Where the next text starts in [`Edits::buf`]; write the text there, then [`Edits::commit`].
+    pub fn mark(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Records that `start..end` is replaced by what was written to the buffer since `mark`.
+    pub fn commit(&mut self, start: usize, end: usize, mark: usize) {
+        self.spans.push([start, end, mark, self.buf.len()]);
+    }
+
+    /// Replaces `start..end` by `text`.
+    pub fn replace(&mut self, start: usize, end: usize, text: &str) {
+        let m = self.mark();
+        self.buf.push_str(text);
+        self.commit(start, end, m);
+    }
+
+    /// Applies non-overlapping edits (an insertion may sit at the start of a replaced range).
+    pub fn apply(mut self, src: &str) -> Result<String> {
+        // Planned edits mostly come in document order already.
+        if !self.spans.is_sorted_by_key(|e| (e[0], e[1])) {
+            self.spans.sort_by_key(|e| (e[0], e[1]));
+        }
+        let mut out = String::with_capacity(src.len() + self.buf.len());
+        let mut pos = 0;
+        for &[start, end, ts, te] in &self.spans {
+            if start < pos || end < start || end > src.len() {
+                return Err(Error::Invalid(format!(
+                    "internal: overlapping rewrite at byte {start}"
+                )));
+            }
+            out.push_str(src.get(pos..start).unwrap_or(""));
+            out.push_str(self.buf.get(ts..te).unwrap_or(""));
+            pos = end;
+        }
+        out.push_str(src.get(pos..).unwrap_or(""));
+        Ok(out)
+    }
 }
 
 /// Appends `v` escaped for an attribute value or text: `&`, `<`, `>` always, and both quotes
 /// when `quotes` (the same replacements as quick-xml's `escape`/`partial_escape`).
 pub(crate) fn push_escaped(out: &mut String, v: &str, quotes: bool) {
     let b = v.as_bytes();
-    let special = |c: &u8| matches!(c, b'&' | b'<' | b'>' | b'\'' | b'"');
-    if !b.iter().any(special) {
+    // Every special byte is below '?' (0x3f) and in this mask: one compare and one bit test.
+    const SPECIAL: u64 = 1 << b'&' | 1 << b'<' | 1 << b'>' | 1 << b'\'' | 1 << b'"';
+    if !b.iter().any(|&c| c < 64 && SPECIAL >> c & 1 != 0) {
         out.push_str(v);
         return;
     }
@@ -717,14 +800,6 @@ impl Gen {
             out: String::with_capacity(n),
         }
     }
-    /// Continues writing at the end of `out`.
-    pub fn from_string(out: String) -> Self {
-        Gen { out }
-    }
-    /// The text written so far, to push raw bytes onto.
-    pub fn buf(&mut self) -> &mut String {
-        &mut self.out
-    }
     pub fn raw_ws(&mut self, ws: &str) -> &mut Self {
         self.out.push_str(ws);
         self
@@ -742,22 +817,6 @@ impl Gen {
             o.push('"');
         }
         o.push_str(if empty { "/>" } else { ">" });
-        self
-    }
-    /// `text` as CDATA sections (split where it contains `]]>`): no escaping, exact bytes.
-    pub fn cdata(&mut self, text: &str) -> &mut Self {
-        let mut rest = text;
-        loop {
-            let cut = rest.find("]]>").map(|p| p + 2);
-            let (part, tail) = rest.split_at(cut.unwrap_or(rest.len()));
-            self.out.push_str("<![CDATA[");
-            self.out.push_str(part);
-            self.out.push_str("]]>");
-            if cut.is_none() {
-                break;
-            }
-            rest = tail;
-        }
         self
     }
     pub fn text(&mut self, t: &str) -> &mut Self {
