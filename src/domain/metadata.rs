@@ -24,10 +24,12 @@ use crate::{Error, Result};
 const ELEMENT: &str = "allocation";
 /// prae's qualified names, spelled out ([`PRAE_PREFIX`](super::PRAE_PREFIX) + local name; a test
 /// checks they agree).
-pub(crate) const Q_ALLOCATION: &str = "prae:allocation";
-pub(crate) const Q_CHANGE: &str = "prae:change";
-pub(crate) const Q_ORIGINAL: &str = "prae:original";
-pub(crate) const XMLNS_PRAE: &str = "xmlns:prae";
+const Q_ALLOCATION: &str = "prae:allocation";
+#[cfg(test)]
+const Q_CHANGE: &str = "prae:change";
+#[cfg(test)]
+const Q_ORIGINAL: &str = "prae:original";
+const XMLNS_PRAE: &str = "xmlns:prae";
 
 /// What prae's metadata holds.
 #[derive(Debug, Default)]
@@ -55,7 +57,8 @@ fn push_attr(out: &mut String, key: &str, value: &str) {
 fn push_cdata(out: &mut String, text: &str) {
     let mut rest = text;
     loop {
-        let cut = if rest.as_bytes().contains(&b'>') {
+        // `contains` on bytes is a memchr: most originals hold no ']' at all.
+        let cut = if rest.as_bytes().contains(&b']') {
             rest.find("]]>").map(|p| p + 2)
         } else {
             None
@@ -118,40 +121,46 @@ impl Plan<'_, '_> {
             return;
         }
         out.push('>');
-        let inner = (ind.0, ind.1, unit);
-        let nl = |out: &mut String| {
-            if self.pretty {
-                out.push('\n');
-                out.push_str(inner.0);
-                out.push_str(inner.1);
-                out.push_str(inner.2);
+        // The line break and indentation before each child, built once.
+        let mut nl = [0u8; 64];
+        let nl_len = 1 + ind.0.len() + ind.1.len() + unit.len();
+        let long;
+        let nl: &str = if !self.pretty {
+            ""
+        } else if nl_len <= nl.len() {
+            nl[0] = b'\n';
+            let mut p = 1;
+            for part in [ind.0, ind.1, unit] {
+                nl[p..p + part.len()].copy_from_slice(part.as_bytes());
+                p += part.len();
             }
+            std::str::from_utf8(&nl[..nl_len]).unwrap_or("\n")
+        } else {
+            long = ["\n", ind.0, ind.1, unit].concat();
+            &long
         };
+        // Whole runs of fixed text per push (the names are `Q_CHANGE` and `Q_ORIGINAL`).
         for c in &self.changes {
-            nl(out);
-            out.push('<');
-            out.push_str(Q_CHANGE);
-            push_attr(out, "what", &c.what);
-            push_attr(out, "from", &c.from);
-            push_attr(out, "to", &c.to);
-            out.push_str("/>");
+            out.push_str(nl);
+            out.push_str("<prae:change what=\"");
+            push_escaped(out, &c.what, true);
+            out.push_str("\" from=\"");
+            push_escaped(out, &c.from, true);
+            out.push_str("\" to=\"");
+            push_escaped(out, &c.to, true);
+            out.push_str("\"/>");
         }
         for r in &self.records {
-            nl(out);
-            out.push('<');
-            out.push_str(Q_ORIGINAL);
-            out.push_str(" at=\"");
+            out.push_str(nl);
+            out.push_str("<prae:original at=\"");
             r.at.push_to(out);
-            out.push('"');
             match &r.original {
                 Some(o) => {
-                    out.push('>');
+                    out.push_str("\">");
                     push_cdata(out, o);
-                    out.push_str("</");
-                    out.push_str(Q_ORIGINAL);
-                    out.push('>');
+                    out.push_str("</prae:original>");
                 }
-                None => out.push_str(" absent=\"yes\"/>"),
+                None => out.push_str("\" absent=\"yes\"/>"),
             }
         }
         self.push_nl(out, ind.0, ind.1);
@@ -330,5 +339,29 @@ mod tests {
         assert_eq!(Q_CHANGE, q("change"));
         assert_eq!(Q_ORIGINAL, q("original"));
         assert_eq!(XMLNS_PRAE, format!("xmlns:{PRAE_PREFIX}"));
+        // prae_element writes whole runs of fixed text: they must agree with the names.
+        let xml = "<domain type='kvm'><name>q</name><memory>1024</memory><vcpu>1</vcpu>\
+                   <devices><disk type='file' device='disk'><target dev='vdb' bus='virtio'/>\
+                   </disk></devices></domain>";
+        let alloc = crate::model::Allocation {
+            profile: crate::model::ResourceProfile {
+                vcpus: Some(2),
+                ..Default::default()
+            },
+            provenance: Provenance {
+                reason: "q".into(),
+                tier: None,
+                sources: Vec::new(),
+            },
+        };
+        let out = super::super::rewrite(xml, &alloc).unwrap().xml;
+        for run in [
+            format!("<{Q_ALLOCATION} {XMLNS_PRAE}=\"{PRAE_NS}\""),
+            format!("<{Q_CHANGE} what=\"vcpu\" from=\"1\" to=\"2\"/>"),
+            format!("<{Q_ORIGINAL} at=\"vcpu\"><![CDATA[<vcpu>1</vcpu>]]></{Q_ORIGINAL}>"),
+            format!("</{Q_ALLOCATION}>"),
+        ] {
+            assert!(out.contains(&run), "{run} not in {out}");
+        }
     }
 }

@@ -164,9 +164,9 @@ pub fn rewrite(xml: &str, alloc: &Allocation) -> Result<Rewritten> {
 
 fn rewrite_fresh<'a>(doc: &Doc<'a>, layout: &Layout<'a>, alloc: &Allocation) -> Result<Rewritten> {
     // Unparsable counts and sizes are errors even when the profile leaves them alone.
-    layout.check(doc)?;
+    let values = layout.check(doc)?;
     let profile = &alloc.profile;
-    let mut plan = Plan::new(doc, layout);
+    let mut plan = Plan::new(doc, layout, values);
     plan.vcpus(profile)?;
     plan.memory(profile)?;
     plan.disks(profile)?;

@@ -1,7 +1,7 @@
 //! Applying a profile: decide each change, then express it as byte-span edits.
 
 use super::view::{
-    IOTUNE_KEYS, Layout, attr_kib, iotune_get, read_bandwidth, read_iotune, scaled_kib,
+    IOTUNE_KEYS, Layout, Values, attr_kib, iotune_get, read_bandwidth, read_iotune, scaled_kib,
 };
 use super::xml::{Doc, Edits, Gen, edit_tag_into};
 use super::{Change, Skipped};
@@ -93,6 +93,10 @@ pub(crate) struct Plan<'d, 'a> {
     pub skipped: Vec<Skipped>,
     /// Whether the document is indented (new elements go on their own lines).
     pub pretty: bool,
+    /// The domain's counts and sizes before the rewrite.
+    v: Values,
+    /// The profile's disk limits as change records show them (the same for every disk).
+    iotune_text: Option<String>,
 }
 
 fn change(what: impl Into<String>, from: impl Into<String>, to: impl Into<String>) -> Change {
@@ -379,7 +383,7 @@ const VIRTIO_DRIVER_ATTRS: [&str; 9] = [
 ];
 
 impl<'d, 'a> Plan<'d, 'a> {
-    pub fn new(doc: &'d Doc<'a>, l: &'d Layout<'a>) -> Self {
+    pub fn new(doc: &'d Doc<'a>, l: &'d Layout<'a>, v: Values) -> Self {
         let pretty = doc.children(doc.root).next().is_some_and(|c| {
             doc.src[doc.ws_before(doc.el(c).start)..doc.el(c).start].contains('\n')
         });
@@ -393,6 +397,8 @@ impl<'d, 'a> Plan<'d, 'a> {
             changes: Vec::with_capacity(n),
             skipped: Vec::new(),
             pretty,
+            v,
+            iotune_text: None,
         }
     }
 
@@ -461,7 +467,7 @@ impl<'d, 'a> Plan<'d, 'a> {
     }
 
     pub fn vcpus(&mut self, prof: &ResourceProfile) -> Result<()> {
-        let (old_max, old_cur) = self.l.vcpus(self.doc)?;
+        let (old_max, old_cur) = (self.v.max_vcpus, self.v.vcpus);
         let (mut cur, mut max) = match (prof.vcpus, prof.max_vcpus) {
             (None, None) => return Ok(()),
             (Some(c), Some(m)) => (c, m.max(c)),
@@ -642,8 +648,8 @@ impl<'d, 'a> Plan<'d, 'a> {
             return Ok(());
         }
         let doc = self.doc;
-        let old_mem = self.l.memory_kib(doc)?;
-        let old_cur = self.l.current_memory_kib(doc)?;
+        let old_mem = self.v.memory_kib;
+        let old_cur = self.v.current_memory_kib;
         let mut dimms = 0u64;
         for &m in &self.l.mem_devices {
             if let Some(size) = doc.child(m, "target").and_then(|t| doc.child(t, "size")) {
@@ -1202,8 +1208,11 @@ impl<'d, 'a> Plan<'d, 'a> {
                 kept.push(c);
             }
         }
-        self.changes
-            .push(change(what, fmt_iotune(&old), fmt_iotune(io)));
+        let to = self
+            .iotune_text
+            .get_or_insert_with(|| fmt_iotune(io))
+            .clone();
+        self.changes.push(change(what, fmt_iotune(&old), to));
         let any = (0..6).any(|k| iotune_get(io, k).is_some()) || !kept.is_empty();
         if !any {
             if let Some(e) = existing {

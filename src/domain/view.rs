@@ -36,6 +36,15 @@ pub(crate) struct Layout<'a> {
     pub unit: &'a str,
 }
 
+/// A domain's vCPU counts and memory sizes, as [`Layout::check`] read them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Values {
+    pub max_vcpus: u32,
+    pub vcpus: u32,
+    pub memory_kib: u64,
+    pub current_memory_kib: Option<u64>,
+}
+
 fn bad(what: &str, value: &str) -> Error {
     Error::NotADomain(format!("{what} '{value}' is not valid"))
 }
@@ -254,18 +263,24 @@ impl<'a> Layout<'a> {
         }
     }
 
-    /// Rejects unparsable counts and sizes (the ones libvirt itself would refuse to read).
-    pub fn check(&self, doc: &Doc) -> Result<()> {
-        self.vcpus(doc)?;
-        self.memory_kib(doc)?;
-        self.current_memory_kib(doc)?;
+    /// Rejects unparsable counts and sizes (the ones libvirt itself would refuse to read);
+    /// returns the counts and sizes a rewrite starts from.
+    pub fn check(&self, doc: &Doc) -> Result<Values> {
+        let (max_vcpus, vcpus) = self.vcpus(doc)?;
+        let memory_kib = self.memory_kib(doc)?;
+        let current_memory_kib = self.current_memory_kib(doc)?;
         for &c in &self.numa_cells {
             attr_kib(doc, c, "memory", "NUMA cell memory")?;
         }
         if let Some(m) = self.max_memory {
             scaled_kib(doc, m, "maxMemory")?;
         }
-        Ok(())
+        Ok(Values {
+            max_vcpus,
+            vcpus,
+            memory_kib,
+            current_memory_kib,
+        })
     }
 
     pub fn current_memory_kib(&self, doc: &Doc) -> Result<Option<u64>> {

@@ -137,10 +137,7 @@ impl<'a> Doc<'a> {
                 c if c.is_ascii_alphabetic() || c == b'_' => {
                     let ns = lt + 1;
                     let mut j = ns;
-                    while j < b.len()
-                        && (b[j].is_ascii_alphanumeric()
-                            || matches!(b[j], b'_' | b':' | b'-' | b'.'))
-                    {
+                    while j < b.len() && CLASS[usize::from(b[j])] & NAME != 0 {
                         j += 1;
                     }
                     match *b.get(j)? {
@@ -331,8 +328,14 @@ impl<'a> Doc<'a> {
 
     pub fn attr(&self, i: usize, key: &str) -> Option<Cow<'a, str>> {
         let tag = self.open_tag(i);
+        let (b, k) = (tag.as_bytes(), key.as_bytes());
+        // First byte and length before the full compare: most keys differ there.
         scan_attrs(tag, self.elems[i].name_len as usize)
-            .find(|a| &tag[a.key.clone()] == key)
+            .find(|a| {
+                a.key.end - a.key.start == k.len()
+                    && b.get(a.key.start) == k.first()
+                    && &b[a.key.clone()] == k
+            })
             .map(|a| unescape_lossy(&tag[a.val.clone()]))
     }
 
@@ -495,7 +498,7 @@ fn tag_attrs(
     let mut seen = 0u64;
     loop {
         let ws = i;
-        while i < b.len() && b[i].is_ascii_whitespace() {
+        while i < b.len() && CLASS[usize::from(b[i])] & WS != 0 {
             i += 1;
         }
         match b.get(i) {
@@ -514,10 +517,7 @@ fn tag_attrs(
             return Err((start + i, "attributes must be separated by whitespace"));
         }
         let ks = i;
-        while i < b.len()
-            && !matches!(b[i], b'=' | b'>' | b'/' | b'<' | b'"' | b'\'')
-            && !b[i].is_ascii_whitespace()
-        {
+        while i < b.len() && CLASS[usize::from(b[i])] & KEY_END == 0 {
             i += 1;
         }
         let ke = i;
@@ -560,6 +560,35 @@ fn tag_attrs(
         }
     }
 }
+
+/// Byte classes for the scanner: one table look-up instead of a chain of compares.
+const NAME: u8 = 1;
+const WS: u8 = 2;
+const KEY_END: u8 = 4;
+const ESCAPE: u8 = 8;
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        let mut k = 0;
+        if b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'-' | b'.') {
+            k |= NAME;
+        }
+        if b.is_ascii_whitespace() {
+            k |= WS | KEY_END;
+        }
+        if matches!(b, b'=' | b'>' | b'/' | b'<' | b'"' | b'\'') {
+            k |= KEY_END;
+        }
+        if matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'') {
+            k |= ESCAPE;
+        }
+        t[c] = k;
+        c += 1;
+    }
+    t
+};
 
 /// Whether every `&` in a text run starts a plain reference (`&name;`, `&#n;`, `&#xh;`).
 fn simple_refs(t: &[u8]) -> bool {
@@ -762,9 +791,7 @@ impl Edits {
 /// when `quotes` (the same replacements as quick-xml's `escape`/`partial_escape`).
 pub(crate) fn push_escaped(out: &mut String, v: &str, quotes: bool) {
     let b = v.as_bytes();
-    // Every special byte is below '?' (0x3f) and in this mask: one compare and one bit test.
-    const SPECIAL: u64 = 1 << b'&' | 1 << b'<' | 1 << b'>' | 1 << b'\'' | 1 << b'"';
-    if !b.iter().any(|&c| c < 64 && SPECIAL >> c & 1 != 0) {
+    if !b.iter().any(|&c| CLASS[usize::from(c)] & ESCAPE != 0) {
         out.push_str(v);
         return;
     }
