@@ -84,8 +84,14 @@ impl<'a> Doc<'a> {
             // Text up to the next '<'.
             let ts = i;
             let mut amp = false;
-            while i < b.len() && b[i] != b'<' {
-                amp |= b[i] == b'&';
+            while i < b.len() {
+                let c = CLASS[usize::from(b[i])];
+                if c & TEXT_END != 0 {
+                    if b[i] == b'<' {
+                        break;
+                    }
+                    amp = true;
+                }
                 i += 1;
             }
             if stack.is_empty() {
@@ -538,9 +544,15 @@ fn tag_attrs(
         // Values are short: a plain loop beats a searcher here.
         let vs = i + 1;
         let mut j = vs;
-        while j < b.len() && b[j] != q {
-            if b[j] == b'<' {
-                return Err((start + j, "'<' in an attribute value"));
+        while j < b.len() {
+            let c = b[j];
+            if CLASS[usize::from(c)] & VALUE_END != 0 {
+                if c == q {
+                    break;
+                }
+                if c == b'<' {
+                    return Err((start + j, "'<' in an attribute value"));
+                }
             }
             j += 1;
         }
@@ -566,6 +578,10 @@ const NAME: u8 = 1;
 const WS: u8 = 2;
 const KEY_END: u8 = 4;
 const ESCAPE: u8 = 8;
+/// `<` and `&`: where a run of text ends or needs a look.
+const TEXT_END: u8 = 16;
+/// `<` and both quotes: where an attribute value ends or is malformed.
+const VALUE_END: u8 = 32;
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut c = 0;
@@ -583,6 +599,12 @@ static CLASS: [u8; 256] = {
         }
         if matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'') {
             k |= ESCAPE;
+        }
+        if matches!(b, b'<' | b'&') {
+            k |= TEXT_END;
+        }
+        if matches!(b, b'<' | b'"' | b'\'') {
+            k |= VALUE_END;
         }
         t[c] = k;
         c += 1;
