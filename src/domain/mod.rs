@@ -124,7 +124,7 @@ pub fn rewrite(xml: &str, alloc: &Allocation) -> Result<Rewritten> {
     };
     let prev = metadata::read(&doc, p)?;
     let mut skipped = Vec::new();
-    let edits = metadata::revert_edits(&doc, &layout, p, &prev, &mut skipped);
+    let mut edits = metadata::revert_edits(&doc, &layout, p, &prev, &mut skipped);
     let base = edits.apply(xml)?;
     let base_doc = Doc::parse(&base)?;
     let base_layout = Layout::find(&base_doc)?;
@@ -173,7 +173,7 @@ fn rewrite_fresh<'a>(doc: &Doc<'a>, layout: &Layout<'a>, alloc: &Allocation) -> 
     plan.interfaces(profile)?;
     plan.metadata(&alloc.provenance);
     let Plan {
-        edits,
+        mut edits,
         changes,
         skipped,
         ..
@@ -199,7 +199,7 @@ pub fn revert(xml: &str) -> Result<Rewritten> {
     };
     let meta = metadata::read(&doc, p)?;
     let mut skipped = Vec::new();
-    let edits = metadata::revert_edits(&doc, &layout, p, &meta, &mut skipped);
+    let mut edits = metadata::revert_edits(&doc, &layout, p, &meta, &mut skipped);
     let changes = meta
         .changes
         .iter()

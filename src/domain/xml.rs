@@ -40,6 +40,35 @@ pub(crate) struct Doc<'a> {
     pub root: usize,
 }
 
+// Scratch buffers kept per thread between calls: a rewrite's few large buffers (the element
+// index, the edit texts) would otherwise be allocated and freed on every call, and allocator
+// work is a good part of a rewrite's time. Contents never survive a call; only capacity does.
+thread_local! {
+    static ELEMS: std::cell::Cell<Vec<Elem>> = const { std::cell::Cell::new(Vec::new()) };
+    static EDIT_SPANS: std::cell::Cell<Vec<[usize; 4]>> = const { std::cell::Cell::new(Vec::new()) };
+    static EDIT_TEXT: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
+}
+
+/// Buffers above this many bytes go back to the allocator instead of the pool.
+const POOL_MAX_BYTES: usize = 1 << 20;
+
+/// An empty element list with room for `n`, from the pool when it holds one.
+fn pooled_elems(n: usize) -> Vec<Elem> {
+    let mut v = ELEMS.with(std::cell::Cell::take);
+    v.clear();
+    v.reserve(n);
+    v
+}
+
+impl Drop for Doc<'_> {
+    fn drop(&mut self) {
+        if self.elems.capacity() * std::mem::size_of::<Elem>() <= POOL_MAX_BYTES {
+            let v = std::mem::take(&mut self.elems);
+            ELEMS.with(|c| c.set(v));
+        }
+    }
+}
+
 fn line_col(src: &str, pos: usize) -> (usize, usize) {
     let pos = pos.min(src.len());
     let before = src.as_bytes().get(..pos).unwrap_or_default();
@@ -75,7 +104,7 @@ impl<'a> Doc<'a> {
     /// anything else (a DOCTYPE, a byte-order mark, any error), so quick-xml decides it.
     pub(crate) fn scan(src: &'a str) -> Option<Doc<'a>> {
         let b = src.as_bytes();
-        let mut elems: Vec<Elem> = Vec::with_capacity(src.len() / 24 + 8);
+        let mut elems = pooled_elems(src.len() / 40 + 8);
         // Open elements as (index, last child); deeper documents go to quick-xml.
         let mut stack = Stack::default();
         let mut root = NONE;
@@ -207,7 +236,7 @@ impl<'a> Doc<'a> {
 
     pub(crate) fn parse_quick_xml(src: &'a str) -> Result<Doc<'a>> {
         let mut reader = quick_xml::Reader::from_str(src);
-        let mut elems: Vec<Elem> = Vec::with_capacity(src.len() / 24 + 8);
+        let mut elems = pooled_elems(src.len() / 40 + 8);
         // Stack of (element index, last child index).
         let mut stack: Vec<(u32, u32)> = Vec::with_capacity(16);
         let mut root = NONE;
@@ -466,8 +495,9 @@ impl Iterator for Children<'_, '_> {
 }
 
 pub(crate) fn unescape_lossy(raw: &str) -> Cow<'_, str> {
-    // Values are short and rarely hold a reference: a plain scan first.
-    if !raw.as_bytes().contains(&b'&') {
+    // Values are short and rarely hold a reference: a plain scan first (a table look-up per
+    // byte; a value holds no '<', so the text-end class finds exactly the '&').
+    if !raw.bytes().any(|c| CLASS[usize::from(c)] & TEXT_END != 0) {
         return Cow::Borrowed(raw);
     }
     quick_xml::escape::unescape(raw).unwrap_or(Cow::Borrowed(raw))
@@ -759,10 +789,13 @@ pub(crate) struct Edits {
 
 impl Edits {
     pub fn with_capacity(edits: usize, text: usize) -> Self {
-        Edits {
-            spans: Vec::with_capacity(edits),
-            buf: String::with_capacity(text),
-        }
+        let mut spans = EDIT_SPANS.with(std::cell::Cell::take);
+        spans.clear();
+        spans.reserve(edits);
+        let mut buf = EDIT_TEXT.with(std::cell::Cell::take);
+        buf.clear();
+        buf.reserve(text);
+        Edits { spans, buf }
     }
 
     pub fn len(&self) -> usize {
@@ -787,7 +820,7 @@ impl Edits {
     }
 
     /// Applies non-overlapping edits (an insertion may sit at the start of a replaced range).
-    pub fn apply(mut self, src: &str) -> Result<String> {
+    pub fn apply(&mut self, src: &str) -> Result<String> {
         // Planned edits mostly come in document order already.
         if !self.spans.is_sorted_by_key(|e| (e[0], e[1])) {
             self.spans.sort_by_key(|e| (e[0], e[1]));
@@ -806,6 +839,19 @@ impl Edits {
         }
         out.push_str(src.get(pos..).unwrap_or(""));
         Ok(out)
+    }
+}
+
+impl Drop for Edits {
+    fn drop(&mut self) {
+        if self.buf.capacity() <= POOL_MAX_BYTES {
+            let b = std::mem::take(&mut self.buf);
+            EDIT_TEXT.with(|c| c.set(b));
+        }
+        if self.spans.capacity() * std::mem::size_of::<[usize; 4]>() <= POOL_MAX_BYTES {
+            let s = std::mem::take(&mut self.spans);
+            EDIT_SPANS.with(|c| c.set(s));
+        }
     }
 }
 
