@@ -3,7 +3,7 @@
 use super::view::{
     IOTUNE_KEYS, Layout, Values, attr_kib, iotune_get, read_bandwidth, read_iotune, scaled_kib,
 };
-use super::xml::{Doc, Edits, Gen, edit_tag_into};
+use super::xml::{Doc, Edits, Gen, edit_tag_into, short_eq};
 use super::{Change, Skipped};
 use crate::Result;
 use crate::model::{Bandwidth, BandwidthLimit, DiskBus, IoTune, ResourceProfile};
@@ -1021,15 +1021,21 @@ impl<'d, 'a> Plan<'d, 'a> {
                 new_bus = Some(b.as_str());
                 let family = drive_family(b.as_str());
                 let free = |name: &str, used: &[Cow<str>], taken: &[(&str, [u32; 4])]| {
-                    if used.iter().any(|u| u == name) {
+                    if used.iter().any(|u| short_eq(u.as_bytes(), name.as_bytes())) {
                         return false;
                     }
                     let (Some(f), Some(idx)) = (family, disk_index(name)) else {
                         return family.is_none();
                     };
-                    derived_addresses(f, idx)
-                        .iter()
-                        .all(|a| !taken.iter().any(|(tf, ta)| *tf == f && ta == a))
+                    derived_addresses(f, idx).iter().all(|a| {
+                        !taken.iter().any(|(tf, ta)| {
+                            ta[0] == a[0]
+                                && ta[1] == a[1]
+                                && ta[2] == a[2]
+                                && ta[3] == a[3]
+                                && short_eq(tf.as_bytes(), f.as_bytes())
+                        })
+                    })
                 };
                 if let Some(p) = used.iter().position(|u| u == dev) {
                     used.swap_remove(p);

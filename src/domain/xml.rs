@@ -142,7 +142,9 @@ impl<'a> Doc<'a> {
                     let name = &b[e.start + 1..e.start + 1 + e.name_len as usize];
                     let got = &b[lt + 2..gt];
                     let rest = got.get(name.len()..)?;
-                    if &got[..name.len()] != name || !rest.iter().all(|c| c.is_ascii_whitespace()) {
+                    if !short_eq(&got[..name.len()], name)
+                        || !rest.iter().all(|c| c.is_ascii_whitespace())
+                    {
                         return None;
                     }
                     stack.pop();
@@ -369,7 +371,7 @@ impl<'a> Doc<'a> {
             .find(|a| {
                 a.key.end - a.key.start == k.len()
                     && b.get(a.key.start) == k.first()
-                    && &b[a.key.clone()] == k
+                    && short_eq(&b[a.key.clone()], k)
             })
             .map(|a| unescape_lossy(&tag[a.val.clone()]))
     }
@@ -492,6 +494,13 @@ impl Iterator for Children<'_, '_> {
         self.next = self.doc.elems[i].next_sibling;
         Some(i)
     }
+}
+
+/// Byte equality of two short strings (names, keys) as an inline loop: no call into the C
+/// library's `memcmp`, which costs more than the compare itself at these lengths.
+#[inline]
+pub(crate) fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 pub(crate) fn unescape_lossy(raw: &str) -> Cow<'_, str> {
