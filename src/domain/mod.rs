@@ -124,8 +124,8 @@ pub fn rewrite(xml: &str, alloc: &Allocation) -> Result<Rewritten> {
     };
     let prev = metadata::read(&doc, p)?;
     let mut skipped = Vec::new();
-    let edits = metadata::revert_edits(&doc, &layout, p, &prev, &mut skipped);
-    let base = xml::apply(xml, edits)?;
+    let mut edits = metadata::revert_edits(&doc, &layout, p, &prev, &mut skipped);
+    let base = edits.apply(xml)?;
     let base_doc = Doc::parse(&base)?;
     let base_layout = Layout::find(&base_doc)?;
     let mut out = rewrite_fresh(&base_doc, &base_layout, alloc)?;
@@ -162,24 +162,24 @@ pub fn rewrite(xml: &str, alloc: &Allocation) -> Result<Rewritten> {
     Ok(out)
 }
 
-fn rewrite_fresh(doc: &Doc, layout: &Layout, alloc: &Allocation) -> Result<Rewritten> {
+fn rewrite_fresh<'a>(doc: &Doc<'a>, layout: &Layout<'a>, alloc: &Allocation) -> Result<Rewritten> {
     // Unparsable counts and sizes are errors even when the profile leaves them alone.
-    layout.check(doc)?;
+    let values = layout.check(doc)?;
     let profile = &alloc.profile;
-    let mut plan = Plan::new(doc, layout);
+    let mut plan = Plan::new(doc, layout, values);
     plan.vcpus(profile)?;
     plan.memory(profile)?;
     plan.disks(profile)?;
     plan.interfaces(profile)?;
     plan.metadata(&alloc.provenance);
     let Plan {
-        edits,
+        mut edits,
         changes,
         skipped,
         ..
     } = plan;
     Ok(Rewritten {
-        xml: xml::apply(doc.src, edits)?,
+        xml: edits.apply(doc.src)?,
         changes,
         skipped,
     })
@@ -199,7 +199,7 @@ pub fn revert(xml: &str) -> Result<Rewritten> {
     };
     let meta = metadata::read(&doc, p)?;
     let mut skipped = Vec::new();
-    let edits = metadata::revert_edits(&doc, &layout, p, &meta, &mut skipped);
+    let mut edits = metadata::revert_edits(&doc, &layout, p, &meta, &mut skipped);
     let changes = meta
         .changes
         .iter()
@@ -210,7 +210,7 @@ pub fn revert(xml: &str) -> Result<Rewritten> {
         })
         .collect();
     Ok(Rewritten {
-        xml: xml::apply(xml, edits)?,
+        xml: edits.apply(xml)?,
         changes,
         skipped,
     })

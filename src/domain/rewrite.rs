@@ -1,39 +1,120 @@
 //! Applying a profile: decide each change, then express it as byte-span edits.
 
 use super::view::{
-    IOTUNE_KEYS, Layout, attr_kib, iotune_get, read_bandwidth, read_iotune, scaled_kib,
+    IOTUNE_KEYS, Layout, Values, attr_kib, iotune_get, read_bandwidth, read_iotune, scaled_kib,
 };
-use super::xml::{Doc, Edit, Gen, edit_tag};
+use super::xml::{Doc, Edits, Gen, edit_tag_into, short_eq};
 use super::{Change, Skipped};
 use crate::Result;
 use crate::model::{Bandwidth, BandwidthLimit, DiskBus, IoTune, ResourceProfile};
 use std::borrow::Cow;
-use std::collections::HashSet;
+
+/// Which element a record is about, written as a path (`vcpu`, `devices/disk[0]`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum At {
+    Vcpu,
+    Memory,
+    CurrentMemory,
+    Topology,
+    NumaCell(usize),
+    Disk(usize),
+    Interface(usize),
+    /// A path this version does not know (left alone on revert).
+    Other(String),
+}
+
+impl At {
+    const INDEXED: [&'static str; 3] = ["cpu/numa/cell[", "devices/disk[", "devices/interface["];
+
+    pub fn parse(s: &str) -> At {
+        match s {
+            "vcpu" => return At::Vcpu,
+            "memory" => return At::Memory,
+            "currentMemory" => return At::CurrentMemory,
+            "cpu/topology" => return At::Topology,
+            _ => {}
+        }
+        for (k, prefix) in Self::INDEXED.iter().enumerate() {
+            if let Some(i) = s
+                .strip_prefix(prefix)
+                .and_then(|r| r.strip_suffix(']'))
+                .and_then(|n| n.parse().ok())
+            {
+                return [At::NumaCell, At::Disk, At::Interface][k](i);
+            }
+        }
+        At::Other(s.to_string())
+    }
+
+    /// Appends the path.
+    pub fn push_to(&self, out: &mut String) {
+        let (prefix, i) = match self {
+            At::Vcpu => return out.push_str("vcpu"),
+            At::Memory => return out.push_str("memory"),
+            At::CurrentMemory => return out.push_str("currentMemory"),
+            At::Topology => return out.push_str("cpu/topology"),
+            At::Other(s) => return super::xml::push_escaped(out, s, true),
+            At::NumaCell(i) => (Self::INDEXED[0], i),
+            At::Disk(i) => (Self::INDEXED[1], i),
+            At::Interface(i) => (Self::INDEXED[2], i),
+        };
+        out.push_str(prefix);
+        push_u64(out, *i as u64);
+        out.push(']');
+    }
+}
+
+impl std::fmt::Display for At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            At::Other(s) => f.write_str(s),
+            _ => {
+                let mut s = String::with_capacity(24);
+                self.push_to(&mut s);
+                f.write_str(&s)
+            }
+        }
+    }
+}
 
 /// The original bytes of one element prae replaced (`None`: prae inserted it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Record<'a> {
-    pub at: String,
+    pub at: At,
     pub original: Option<Cow<'a, str>>,
 }
 
 pub(crate) struct Plan<'d, 'a> {
     pub doc: &'d Doc<'a>,
-    pub l: &'d Layout,
-    pub edits: Vec<Edit>,
+    pub l: &'d Layout<'a>,
+    pub edits: Edits,
     pub records: Vec<Record<'a>>,
     pub changes: Vec<Change>,
     pub skipped: Vec<Skipped>,
     /// Whether the document is indented (new elements go on their own lines).
     pub pretty: bool,
+    /// The domain's counts and sizes before the rewrite.
+    v: Values,
+    /// The profile's disk limits as change records show them (the same for every disk).
+    iotune_text: Option<String>,
 }
 
-fn change(what: impl Into<String>, from: impl ToString, to: impl ToString) -> Change {
+fn change(what: impl Into<String>, from: impl Into<String>, to: impl Into<String>) -> Change {
     Change {
         what: what.into(),
-        from: from.to_string(),
-        to: to.to_string(),
+        from: from.into(),
+        to: to.into(),
     }
+}
+
+/// `disk <dev> <what>`, allocated once.
+fn disk_what(dev: &str, what: &str) -> String {
+    let mut s = String::with_capacity(6 + dev.len() + what.len());
+    s.push_str("disk ");
+    s.push_str(dev);
+    s.push(' ');
+    s.push_str(what);
+    s
 }
 
 /// `kib` written in `unit` when that is exact.
@@ -117,15 +198,6 @@ pub(crate) fn push_u64(out: &mut String, mut v: u64) {
 fn num(v: u64) -> String {
     let mut s = String::with_capacity(20);
     push_u64(&mut s, v);
-    s
-}
-
-/// `prefix` + `i` + `]`.
-fn indexed(prefix: &str, i: usize) -> String {
-    let mut s = String::with_capacity(prefix.len() + 4);
-    s.push_str(prefix);
-    push_u64(&mut s, i as u64);
-    s.push(']');
     s
 }
 
@@ -266,6 +338,17 @@ impl Kids {
     }
 }
 
+/// One disk as the rewrite sees it.
+struct Disk<'a> {
+    el: usize,
+    kids: Kids,
+    device: Cow<'a, str>,
+    bus: Option<Cow<'a, str>>,
+    dev: Option<Cow<'a, str>>,
+    /// The bus it moves to, or why it may not.
+    mv: std::result::Result<Option<DiskBus>, String>,
+}
+
 /// `<target bus>`, or the bus libvirt derives from the dev name's prefix (as `disk_bus`).
 fn target_bus<'a>(doc: &Doc<'a>, target: Option<usize>) -> Option<Cow<'a, str>> {
     let t = target?;
@@ -300,18 +383,22 @@ const VIRTIO_DRIVER_ATTRS: [&str; 9] = [
 ];
 
 impl<'d, 'a> Plan<'d, 'a> {
-    pub fn new(doc: &'d Doc<'a>, l: &'d Layout) -> Self {
+    pub fn new(doc: &'d Doc<'a>, l: &'d Layout<'a>, v: Values) -> Self {
         let pretty = doc.children(doc.root).next().is_some_and(|c| {
             doc.src[doc.ws_before(doc.el(c).start)..doc.el(c).start].contains('\n')
         });
+        // Room for the usual edits and the metadata (which quotes the replaced elements).
+        let n = 8 + 4 * l.disks.len() + 2 * l.interfaces.len();
         Plan {
             doc,
             l,
-            edits: Vec::new(),
-            records: Vec::new(),
-            changes: Vec::new(),
+            edits: Edits::with_capacity(n, 1024 + doc.src.len()),
+            records: Vec::with_capacity(n),
+            changes: Vec::with_capacity(n),
             skipped: Vec::new(),
             pretty,
+            v,
+            iotune_text: None,
         }
     }
 
@@ -322,54 +409,65 @@ impl<'d, 'a> Plan<'d, 'a> {
         });
     }
 
-    fn record(&mut self, at: impl Into<String>, el: Option<usize>) {
+    fn record(&mut self, at: At, el: Option<usize>) {
         self.records.push(Record {
-            at: at.into(),
+            at,
             original: el.map(|e| Cow::Borrowed(self.doc.outer(e))),
         });
     }
 
-    fn replace(&mut self, start: usize, end: usize, text: String) {
-        self.edits.push(Edit { start, end, text });
+    fn replace(&mut self, start: usize, end: usize, text: &str) {
+        self.edits.replace(start, end, text);
     }
 
     /// Removes an element and the whitespace before it.
     fn remove(&mut self, el: usize) {
         let e = *self.doc.el(el);
-        self.replace(self.doc.ws_before(e.start), e.end, String::new());
+        self.replace(self.doc.ws_before(e.start), e.end, "");
     }
 
     /// Inserts `text` (an element) after `sibling`, on its own line like the sibling.
     fn insert_after(&mut self, sibling: usize, text: &str) {
-        let sep = self.doc.sep_before(sibling);
-        let mut s = String::with_capacity(sep.len() + text.len());
-        s.push_str(sep);
-        s.push_str(text);
         let at = self.doc.el(sibling).end;
-        self.replace(at, at, s);
+        let m = self.edits.mark();
+        self.edits.buf.push_str(self.doc.sep_before(sibling));
+        self.edits.buf.push_str(text);
+        self.edits.commit(at, at, m);
     }
 
-    /// `<name ...>value</name>` rewritten with a new KiB value, keeping its unit when exact.
-    fn scaled_element(&self, el: usize, kib: u64) -> String {
+    /// Replaces the start tag of `el` with its attributes edited (see [`edit_tag_into`]).
+    fn edit_start_tag(&mut self, el: usize, sets: &[(&str, Option<&str>)]) {
+        let e = *self.doc.el(el);
+        let m = self.edits.mark();
+        edit_tag_into(
+            &mut self.edits.buf,
+            self.doc.open_tag(el),
+            e.name_len as usize,
+            sets,
+        );
+        self.edits.commit(e.start, e.open_end, m);
+    }
+
+    /// Replaces `<name ...>value</name>` with a new KiB value, keeping its unit when exact.
+    fn replace_scaled(&mut self, el: usize, kib: u64) {
         let doc = self.doc;
-        let e = doc.el(el);
+        let e = *doc.el(el);
         let unit = doc.attr(el, "unit");
         let (v, u) = value_and_unit(unit.as_deref(), kib);
-        let open = if u == unit.as_deref() {
-            doc.open_tag(el).to_string()
+        let m = self.edits.mark();
+        let buf = &mut self.edits.buf;
+        if u == unit.as_deref() {
+            buf.push_str(doc.open_tag(el));
         } else {
-            edit_tag(doc.open_tag(el), e.name_len as usize, &[("unit", u)])
-        };
-        let close = &doc.src[e.close_start..e.end];
-        let mut s = String::with_capacity(open.len() + close.len() + 20);
-        s.push_str(&open);
-        push_u64(&mut s, v);
-        s.push_str(close);
-        s
+            edit_tag_into(buf, doc.open_tag(el), e.name_len as usize, &[("unit", u)]);
+        }
+        push_u64(buf, v);
+        buf.push_str(&doc.src[e.close_start..e.end]);
+        self.edits.commit(e.start, e.end, m);
     }
 
     pub fn vcpus(&mut self, prof: &ResourceProfile) -> Result<()> {
-        let (old_max, old_cur) = self.l.vcpus(self.doc)?;
+        let (old_max, old_cur) = (self.v.max_vcpus, self.v.vcpus);
         let (mut cur, mut max) = match (prof.vcpus, prof.max_vcpus) {
             (None, None) => return Ok(()),
             (Some(c), Some(m)) => (c, m.max(c)),
@@ -443,22 +541,25 @@ impl<'d, 'a> Plan<'d, 'a> {
         let doc = self.doc;
         match self.l.vcpu {
             Some(v) => {
-                self.record("vcpu", Some(v));
+                self.record(At::Vcpu, Some(v));
                 let e = *doc.el(v);
                 let had = doc.attr(v, "current").is_some();
-                let cur_s = cur.to_string();
+                let cur_s = num(cur.into());
                 let cur_attr = (cur != max || had).then_some(cur_s.as_str());
-                let mut s = edit_tag(
+                let m = self.edits.mark();
+                let buf = &mut self.edits.buf;
+                edit_tag_into(
+                    buf,
                     doc.open_tag(v),
                     e.name_len as usize,
                     &[("current", cur_attr)],
                 );
-                push_u64(&mut s, max.into());
-                s.push_str(&doc.src[e.close_start..e.end]);
-                self.replace(e.start, e.end, s);
+                push_u64(buf, max.into());
+                buf.push_str(&doc.src[e.close_start..e.end]);
+                self.edits.commit(e.start, e.end, m);
             }
             None => {
-                self.record("vcpu", None);
+                self.record(At::Vcpu, None);
                 let mut g = Gen::new();
                 let cur_s = cur.to_string();
                 let attrs: &[(&str, &str)] = if cur != max {
@@ -527,8 +628,6 @@ impl<'d, 'a> Plan<'d, 'a> {
             .filter(|&(k, _)| present[k] || new[k] != 1)
             .map(|(k, key)| (*key, Some(strs[k].as_str())))
             .collect();
-        let e = *doc.el(t);
-        let tag = edit_tag(doc.open_tag(t), e.name_len as usize, &sets);
         let fmt = |x: [u32; 5]| {
             x.iter()
                 .map(|n| n.to_string())
@@ -540,8 +639,8 @@ impl<'d, 'a> Plan<'d, 'a> {
             fmt(v),
             fmt(new),
         ));
-        self.record("cpu/topology", Some(t));
-        self.replace(e.start, e.open_end, tag);
+        self.record(At::Topology, Some(t));
+        self.edit_start_tag(t, &sets);
     }
 
     pub fn memory(&mut self, prof: &ResourceProfile) -> Result<()> {
@@ -549,8 +648,8 @@ impl<'d, 'a> Plan<'d, 'a> {
             return Ok(());
         }
         let doc = self.doc;
-        let old_mem = self.l.memory_kib(doc)?;
-        let old_cur = self.l.current_memory_kib(doc)?;
+        let old_mem = self.v.memory_kib;
+        let old_cur = self.v.current_memory_kib;
         let mut dimms = 0u64;
         for &m in &self.l.mem_devices {
             if let Some(size) = doc.child(m, "target").and_then(|t| doc.child(t, "size")) {
@@ -597,13 +696,11 @@ impl<'d, 'a> Plan<'d, 'a> {
                 .push(change("memory", kib_str(old_mem), kib_str(mem)));
             match self.l.memory {
                 Some(m) => {
-                    self.record("memory", Some(m));
-                    let s = self.scaled_element(m, mem);
-                    let e = *doc.el(m);
-                    self.replace(e.start, e.end, s);
+                    self.record(At::Memory, Some(m));
+                    self.replace_scaled(m, mem);
                 }
                 None => {
-                    self.record("memory", None);
+                    self.record(At::Memory, None);
                     let mut g = Gen::new();
                     g.leaf("memory", &[("unit", "KiB")], &mem.to_string());
                     let text = g.finish();
@@ -637,13 +734,11 @@ impl<'d, 'a> Plan<'d, 'a> {
         ));
         match self.l.current_memory {
             Some(c) => {
-                self.record("currentMemory", Some(c));
-                let s = self.scaled_element(c, cur);
-                let e = *doc.el(c);
-                self.replace(e.start, e.end, s);
+                self.record(At::CurrentMemory, Some(c));
+                self.replace_scaled(c, cur);
             }
             None => {
-                self.record("currentMemory", None);
+                self.record(At::CurrentMemory, None);
                 let unit = self.l.memory.and_then(|m| doc.attr(m, "unit"));
                 let (v, u) = value_and_unit(unit.as_deref(), cur);
                 let vs = v.to_string();
@@ -714,15 +809,13 @@ impl<'d, 'a> Plan<'d, 'a> {
             if u != unit.as_deref() {
                 sets.push(("unit", u));
             }
-            let e = *doc.el(c);
-            let tag = edit_tag(doc.open_tag(c), e.name_len as usize, &sets);
             self.changes.push(change(
                 format!("NUMA cell {i} memory"),
                 kib_str(old),
                 kib_str(kib),
             ));
-            self.record(indexed("cpu/numa/cell[", i), Some(c));
-            self.replace(e.start, e.open_end, tag);
+            self.record(At::NumaCell(i), Some(c));
+            self.edit_start_tag(c, &sets);
         }
         Ok(Some(total))
     }
@@ -824,26 +917,17 @@ impl<'d, 'a> Plan<'d, 'a> {
             return Ok(());
         }
         let doc = self.doc;
-        let disks = self.l.disks.clone();
-        let kids: Vec<Kids> = disks.iter().map(|&d| Kids::of(doc, d)).collect();
-        let mut used: HashSet<Cow<'a, str>> = kids
-            .iter()
-            .filter_map(|k| k.target.and_then(|t| doc.attr(t, "dev")))
-            .collect();
+        let l = self.l;
         // First decide which disks move (or why not), then which drive addresses stay taken.
-        let mut moves: Vec<Result<Option<DiskBus>, String>> = Vec::with_capacity(disks.len());
-        let devices: Vec<Cow<'a, str>> = disks
-            .iter()
-            .map(|&d| doc.attr(d, "device").unwrap_or(Cow::Borrowed("disk")))
-            .collect();
-        let buses: Vec<Option<Cow<'a, str>>> =
-            kids.iter().map(|k| target_bus(doc, k.target)).collect();
-        for (i, &d) in disks.iter().enumerate() {
-            let device = &devices[i];
-            let bus = &buses[i];
-            let m = match prof.disk_bus {
+        let mut disks: Vec<Disk<'a>> = Vec::with_capacity(l.disks.len());
+        for &d in &l.disks {
+            let kids = Kids::of(doc, d);
+            let device = doc.attr(d, "device").unwrap_or(Cow::Borrowed("disk"));
+            let bus = target_bus(doc, kids.target);
+            let dev = kids.target.and_then(|t| doc.attr(t, "dev"));
+            let mv = match prof.disk_bus {
                 Some(b) if device == "disk" && bus.as_deref() != Some(b.as_str()) => {
-                    match self.bus_refusal(d, &kids[i], bus.as_deref(), b) {
+                    match self.bus_refusal(d, &kids, bus.as_deref(), b) {
                         Some(reason) => Err(reason),
                         None => Ok(Some(b)),
                     }
@@ -853,28 +937,38 @@ impl<'d, 'a> Plan<'d, 'a> {
                 }
                 _ => Ok(None),
             };
-            moves.push(m);
+            disks.push(Disk {
+                el: d,
+                kids,
+                device,
+                bus,
+                dev,
+                mv,
+            });
+        }
+        // The dev names in use, as a set (a handful of disks: a list is faster than a hash).
+        let mut used: Vec<Cow<'a, str>> = Vec::with_capacity(disks.len() + 1);
+        for dev in disks.iter().filter_map(|x| x.dev.as_ref()) {
+            if !used.contains(dev) {
+                used.push(dev.clone());
+            }
         }
         let mut taken: Vec<(&'static str, [u32; 4])> = Vec::new();
-        if moves.iter().any(|m| matches!(m, Ok(Some(_)))) {
-            for (i, m) in moves.iter().enumerate() {
-                if matches!(m, Ok(Some(_))) {
+        if disks.iter().any(|x| matches!(x.mv, Ok(Some(_)))) {
+            for x in &disks {
+                if matches!(x.mv, Ok(Some(_))) {
                     continue;
                 }
-                let Some(bus) = &buses[i] else {
+                let Some(family) = x.bus.as_deref().and_then(drive_family) else {
                     continue;
                 };
-                let Some(family) = drive_family(bus) else {
-                    continue;
-                };
-                match kids[i].address {
+                match x.kids.address {
                     Some(a) if doc.attr(a, "type").as_deref() == Some("drive") => {
                         taken.push((family, drive_address(doc, a)));
                     }
                     Some(_) => {}
                     None => {
-                        let dev = kids[i].target.and_then(|t| doc.attr(t, "dev"));
-                        if let Some(idx) = dev.as_deref().and_then(disk_index) {
+                        if let Some(idx) = x.dev.as_deref().and_then(disk_index) {
                             for a in derived_addresses(family, idx) {
                                 taken.push((family, a));
                             }
@@ -882,7 +976,7 @@ impl<'d, 'a> Plan<'d, 'a> {
                     }
                 }
             }
-            if let Some(devs) = self.l.devices {
+            if let Some(devs) = l.devices {
                 for h in doc.children(devs).filter(|&h| doc.name(h) == "hostdev") {
                     if let Some(a) = doc.child(h, "address")
                         && doc.attr(a, "type").as_deref() == Some("drive")
@@ -892,53 +986,63 @@ impl<'d, 'a> Plan<'d, 'a> {
                 }
             }
         }
-        for (i, &d) in disks.iter().enumerate() {
-            let k = kids[i];
-            let device = &devices[i];
+        for (i, x) in disks.iter_mut().enumerate() {
+            let d = x.el;
+            let k = x.kids;
             let Some(target) = k.target else {
                 continue;
             };
-            let dev = doc.attr(target, "dev").unwrap_or_default().into_owned();
-            let label = ["disk ", dev.as_str()].concat();
-            let mv = match &moves[i] {
+            let dev: &str = x.dev.as_deref().unwrap_or_default();
+            let mv = match &mut x.mv {
                 Ok(m) => *m,
                 Err(reason) => {
-                    self.skip([label.as_str(), " bus"].concat(), reason.clone());
+                    self.skip(disk_what(dev, "bus"), std::mem::take(reason));
                     None
                 }
             };
-            if device != "disk" {
+            if x.device != "disk" {
                 continue;
             }
-            let bus = buses[i].clone();
+            let bus = x.bus.as_deref();
             let n_changes = self.changes.len();
             let n_edits = self.edits.len();
-            let mut sets: Vec<(&str, Option<String>)> = Vec::new();
-            let mut new_bus = bus.clone();
+            // The target's attribute edits: bus, dev, rotation_rate.
+            let mut set_bus = None;
+            let mut set_dev = None;
+            let mut set_rr: Option<Option<String>> = None;
+            let mut new_bus = bus;
             if let Some(b) = mv {
                 self.changes.push(change(
-                    [label.as_str(), " bus"].concat(),
-                    bus.as_deref().unwrap_or("none"),
-                    b,
+                    disk_what(dev, "bus"),
+                    bus.unwrap_or("none"),
+                    b.as_str(),
                 ));
-                sets.push(("bus", Some(b.as_str().to_string())));
-                new_bus = Some(Cow::Borrowed(b.as_str()));
+                set_bus = Some(b.as_str());
+                new_bus = Some(b.as_str());
                 let family = drive_family(b.as_str());
-                let free = |name: &str, used: &HashSet<Cow<str>>, taken: &[(&str, [u32; 4])]| {
-                    if used.contains(name) {
+                let free = |name: &str, used: &[Cow<str>], taken: &[(&str, [u32; 4])]| {
+                    if used.iter().any(|u| short_eq(u.as_bytes(), name.as_bytes())) {
                         return false;
                     }
                     let (Some(f), Some(idx)) = (family, disk_index(name)) else {
                         return family.is_none();
                     };
-                    derived_addresses(f, idx)
-                        .iter()
-                        .all(|a| !taken.iter().any(|(tf, ta)| *tf == f && ta == a))
+                    derived_addresses(f, idx).iter().all(|a| {
+                        !taken.iter().any(|(tf, ta)| {
+                            ta[0] == a[0]
+                                && ta[1] == a[1]
+                                && ta[2] == a[2]
+                                && ta[3] == a[3]
+                                && short_eq(tf.as_bytes(), f.as_bytes())
+                        })
+                    })
                 };
-                used.remove(dev.as_str());
-                let keep = dev.starts_with(b.dev_prefix()) && free(&dev, &used, &taken);
-                let name = if keep {
-                    dev.clone()
+                if let Some(p) = used.iter().position(|u| u == dev) {
+                    used.swap_remove(p);
+                }
+                let keep = dev.starts_with(b.dev_prefix()) && free(dev, &used, &taken);
+                let name: Cow<'a, str> = if keep {
+                    x.dev.clone().unwrap_or_default()
                 } else {
                     let mut cand = String::with_capacity(8);
                     for n in 0..100_000 {
@@ -949,79 +1053,88 @@ impl<'d, 'a> Plan<'d, 'a> {
                             break;
                         }
                     }
-                    cand
+                    Cow::Owned(cand)
                 };
                 if let (Some(f), Some(idx)) = (family, disk_index(&name)) {
                     for a in derived_addresses(f, idx) {
                         taken.push((f, a));
                     }
                 }
-                used.insert(Cow::Owned(name.clone()));
                 if name != dev {
                     self.changes
-                        .push(change([label.as_str(), " dev"].concat(), &dev, &name));
-                    sets.push(("dev", Some(name)));
+                        .push(change(disk_what(dev, "dev"), dev, name.as_ref()));
+                    set_dev = Some(name.clone());
+                }
+                if !used.contains(&name) {
+                    used.push(name);
                 }
                 if let Some(a) = k.address {
-                    let t = doc.attr(a, "type").unwrap_or_default().into_owned();
-                    self.changes.push(change(
-                        [label.as_str(), " address"].concat(),
-                        t,
-                        "assigned by libvirt",
-                    ));
+                    let t = doc.attr(a, "type").unwrap_or_default();
+                    self.changes
+                        .push(change(disk_what(dev, "address"), t, "assigned by libvirt"));
                     self.remove(a);
                 }
             }
             let old_rr = doc.attr(target, "rotation_rate");
-            let rr_ok = matches!(new_bus.as_deref(), Some("scsi" | "sata" | "ide"));
+            let rr_ok = matches!(new_bus, Some("scsi" | "sata" | "ide"));
             if let Some(s) = prof.storage {
-                if !self.l.is_qemu() {
+                if !l.is_qemu() {
                     self.skip(
-                        [label.as_str(), " rotation_rate"].concat(),
-                        format!("domain type '{}' is not QEMU/KVM", self.l.domain_type),
+                        disk_what(dev, "rotation_rate"),
+                        format!("domain type '{}' is not QEMU/KVM", l.domain_type),
                     );
                 } else if !rr_ok {
                     self.skip(
-                        [label.as_str(), " rotation_rate"].concat(),
+                        disk_what(dev, "rotation_rate"),
                         [
                             "bus ",
-                            new_bus.as_deref().unwrap_or("unknown"),
+                            new_bus.unwrap_or("unknown"),
                             " has no rotation_rate",
                         ]
                         .concat(),
                     );
-                } else if old_rr.as_deref() != Some(num(s.rotation_rate().into()).as_str()) {
-                    self.changes.push(change(
-                        [label.as_str(), " rotation_rate"].concat(),
-                        old_rr.as_deref().unwrap_or("none"),
-                        s.rotation_rate(),
-                    ));
-                    sets.push(("rotation_rate", Some(num(s.rotation_rate().into()))));
+                } else {
+                    let rr = num(s.rotation_rate().into());
+                    if old_rr.as_deref() != Some(rr.as_str()) {
+                        self.changes.push(change(
+                            disk_what(dev, "rotation_rate"),
+                            old_rr.as_deref().unwrap_or("none"),
+                            rr.as_str(),
+                        ));
+                        set_rr = Some(Some(rr));
+                    }
                 }
             }
             if let Some(r) = old_rr.as_deref()
                 && new_bus != bus
-                && new_bus.as_deref() == Some("virtio")
+                && new_bus == Some("virtio")
             {
-                self.changes.push(change(
-                    [label.as_str(), " rotation_rate"].concat(),
-                    r,
-                    "none",
-                ));
-                sets.push(("rotation_rate", None));
+                self.changes
+                    .push(change(disk_what(dev, "rotation_rate"), r, "none"));
+                set_rr = Some(None);
             }
-            if !sets.is_empty() {
-                let e = *doc.el(target);
-                let sets: Vec<(&str, Option<&str>)> =
-                    sets.iter().map(|(k, v)| (*k, v.as_deref())).collect();
-                let tag = edit_tag(doc.open_tag(target), e.name_len as usize, &sets);
-                self.replace(e.start, e.open_end, tag);
+            let mut sets: [(&str, Option<&str>); 3] = [("", None); 3];
+            let mut n = 0;
+            if let Some(b) = set_bus {
+                sets[n] = ("bus", Some(b));
+                n += 1;
+            }
+            if let Some(name) = &set_dev {
+                sets[n] = ("dev", Some(name.as_ref()));
+                n += 1;
+            }
+            if let Some(rr) = &set_rr {
+                sets[n] = ("rotation_rate", rr.as_deref());
+                n += 1;
+            }
+            if n > 0 {
+                self.edit_start_tag(target, &sets[..n]);
             }
             if let Some(io) = prof.disk_iotune {
-                self.iotune(d, &k, bus.as_deref(), &label, &io)?;
+                self.iotune(d, &k, bus, dev, &io)?;
             }
             if self.changes.len() != n_changes || self.edits.len() != n_edits {
-                self.record(indexed("devices/disk[", i), Some(d));
+                self.record(At::Disk(i), Some(d));
             }
         }
         Ok(())
@@ -1032,14 +1145,14 @@ impl<'d, 'a> Plan<'d, 'a> {
         d: usize,
         k: &Kids,
         bus: Option<&str>,
-        label: &str,
+        dev: &str,
         io: &IoTune,
     ) -> Result<()> {
         let Some(target) = k.target else {
             return Ok(());
         };
         let doc = self.doc;
-        let what = [label, " iotune"].concat();
+        let what = disk_what(dev, "iotune");
         if !self.l.is_qemu() {
             self.skip(
                 what,
@@ -1101,8 +1214,11 @@ impl<'d, 'a> Plan<'d, 'a> {
                 kept.push(c);
             }
         }
-        self.changes
-            .push(change(what, fmt_iotune(&old), fmt_iotune(io)));
+        let to = self
+            .iotune_text
+            .get_or_insert_with(|| fmt_iotune(io))
+            .clone();
+        self.changes.push(change(what, fmt_iotune(&old), to));
         let any = (0..6).any(|k| iotune_get(io, k).is_some()) || !kept.is_empty();
         if !any {
             if let Some(e) = existing {
@@ -1111,7 +1227,7 @@ impl<'d, 'a> Plan<'d, 'a> {
             return Ok(());
         }
         let el_indent = doc.indent_of(doc.el(target).start);
-        let unit = self.l.unit.as_str();
+        let unit = self.l.unit;
         let child_indent: (&str, &str) = match existing.and_then(|e| doc.children(e).next()) {
             Some(c) if !doc.indent_of(doc.el(c).start).is_empty() => {
                 (doc.indent_of(doc.el(c).start), "")
@@ -1126,35 +1242,35 @@ impl<'d, 'a> Plan<'d, 'a> {
                 t.push_str(ind.1);
             }
         };
-        let mut text = String::with_capacity(
-            256 + kept.iter().map(|&c| doc.outer(c).len() + 16).sum::<usize>(),
-        );
+        let (at, end) = match existing {
+            Some(e) => (doc.el(e).start, doc.el(e).end),
+            None => (doc.el(target).end, doc.el(target).end),
+        };
+        let m = self.edits.mark();
+        let text = &mut self.edits.buf;
+        if existing.is_none() {
+            text.push_str(doc.sep_before(target));
+        }
         text.push_str("<iotune>");
         for (k, key) in IOTUNE_KEYS.iter().enumerate() {
             if let Some(v) = iotune_get(io, k) {
-                nl(&mut text, child_indent);
+                nl(text, child_indent);
                 text.push('<');
                 text.push_str(key);
                 text.push('>');
-                push_u64(&mut text, v);
+                push_u64(text, v);
                 text.push_str("</");
                 text.push_str(key);
                 text.push('>');
             }
         }
         for &c in &kept {
-            nl(&mut text, child_indent);
+            nl(text, child_indent);
             text.push_str(doc.outer(c));
         }
-        nl(&mut text, (el_indent, ""));
+        nl(text, (el_indent, ""));
         text.push_str("</iotune>");
-        match existing {
-            Some(e) => {
-                let e = *doc.el(e);
-                self.replace(e.start, e.end, text);
-            }
-            None => self.insert_after(target, &text),
-        }
+        self.edits.commit(at, end, m);
         Ok(())
     }
 
@@ -1196,7 +1312,7 @@ impl<'d, 'a> Plan<'d, 'a> {
             }
             self.changes
                 .push(change(what, fmt_bandwidth(&old), fmt_bandwidth(&bw)));
-            self.record(indexed("devices/interface[", i), Some(n));
+            self.record(At::Interface(i), Some(n));
             if bw.is_empty() {
                 if let Some(e) = existing {
                     self.remove(e);
@@ -1210,7 +1326,7 @@ impl<'d, 'a> Plan<'d, 'a> {
                 continue;
             };
             let el_indent = doc.indent_of(doc.el(last).start);
-            let child_indent = [el_indent, self.l.unit.as_str()].concat();
+            let child_indent = [el_indent, self.l.unit].concat();
             let nl = |ind: &str| -> String {
                 if self.pretty {
                     ["\n", ind].concat()
@@ -1251,7 +1367,7 @@ impl<'d, 'a> Plan<'d, 'a> {
             match existing {
                 Some(b) => {
                     let e = *doc.el(b);
-                    self.replace(e.start, e.end, text);
+                    self.replace(e.start, e.end, &text);
                 }
                 None => self.insert_after(last, &text),
             }

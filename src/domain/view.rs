@@ -8,10 +8,10 @@ use std::borrow::Cow;
 
 /// Where the resource elements of a domain are (element indices into [`Doc::elems`]).
 #[derive(Debug, Default)]
-pub(crate) struct Layout {
-    pub domain_type: String,
-    pub arch: Option<String>,
-    pub machine: Option<String>,
+pub(crate) struct Layout<'a> {
+    pub domain_type: Cow<'a, str>,
+    pub arch: Option<Cow<'a, str>>,
+    pub machine: Option<Cow<'a, str>>,
     pub name: Option<usize>,
     /// The last of `<name>`, `<uuid>`, `<genid>`, `<title>`, `<description>`.
     pub last_id: Option<usize>,
@@ -33,7 +33,16 @@ pub(crate) struct Layout {
     /// prae's own child of `<metadata>`.
     pub prae: Option<usize>,
     /// Indentation step of the document (the root's first child's indent), default two spaces.
-    pub unit: String,
+    pub unit: &'a str,
+}
+
+/// A domain's vCPU counts and memory sizes, as [`Layout::check`] read them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Values {
+    pub max_vcpus: u32,
+    pub vcpus: u32,
+    pub memory_kib: u64,
+    pub current_memory_kib: Option<u64>,
 }
 
 fn bad(what: &str, value: &str) -> Error {
@@ -109,8 +118,8 @@ fn is_prae(doc: &Doc, i: usize) -> bool {
     })
 }
 
-impl Layout {
-    pub fn find(doc: &Doc) -> Result<Layout> {
+impl<'a> Layout<'a> {
+    pub fn find(doc: &Doc<'a>) -> Result<Layout<'a>> {
         let root = doc.root;
         if doc.name(root) != "domain" {
             return Err(Error::NotADomain(format!(
@@ -119,14 +128,14 @@ impl Layout {
             )));
         }
         let mut l = Layout {
-            domain_type: doc.attr(root, "type").unwrap_or_default().into_owned(),
-            unit: "  ".into(),
+            domain_type: doc.attr(root, "type").unwrap_or_default(),
+            unit: "  ",
             ..Layout::default()
         };
         if let Some(first) = doc.children(root).next() {
             let ind = doc.indent_of(doc.el(first).start);
             if !ind.is_empty() {
-                l.unit = ind.to_string();
+                l.unit = ind;
             }
         }
         let mut need = 0u32;
@@ -163,8 +172,8 @@ impl Layout {
                 }
                 "os" => {
                     if let Some(t) = doc.child(c, "type") {
-                        l.arch = doc.attr(t, "arch").map(|s| s.into_owned());
-                        l.machine = doc.attr(t, "machine").map(|s| s.into_owned());
+                        l.arch = doc.attr(t, "arch");
+                        l.machine = doc.attr(t, "machine");
                     }
                 }
                 "cpu" => {
@@ -217,7 +226,7 @@ impl Layout {
     }
 
     pub fn is_qemu(&self) -> bool {
-        matches!(self.domain_type.as_str(), "qemu" | "kvm")
+        matches!(self.domain_type.as_ref(), "qemu" | "kvm")
     }
 
     /// (maximum, current) vCPUs.
@@ -254,18 +263,24 @@ impl Layout {
         }
     }
 
-    /// Rejects unparsable counts and sizes (the ones libvirt itself would refuse to read).
-    pub fn check(&self, doc: &Doc) -> Result<()> {
-        self.vcpus(doc)?;
-        self.memory_kib(doc)?;
-        self.current_memory_kib(doc)?;
+    /// Rejects unparsable counts and sizes (the ones libvirt itself would refuse to read);
+    /// returns the counts and sizes a rewrite starts from.
+    pub fn check(&self, doc: &Doc) -> Result<Values> {
+        let (max_vcpus, vcpus) = self.vcpus(doc)?;
+        let memory_kib = self.memory_kib(doc)?;
+        let current_memory_kib = self.current_memory_kib(doc)?;
         for &c in &self.numa_cells {
             attr_kib(doc, c, "memory", "NUMA cell memory")?;
         }
         if let Some(m) = self.max_memory {
             scaled_kib(doc, m, "maxMemory")?;
         }
-        Ok(())
+        Ok(Values {
+            max_vcpus,
+            vcpus,
+            memory_kib,
+            current_memory_kib,
+        })
     }
 
     pub fn current_memory_kib(&self, doc: &Doc) -> Result<Option<u64>> {
@@ -382,8 +397,8 @@ pub(crate) fn view(doc: &Doc, l: &Layout) -> Result<DomainView> {
             .and_then(|n| doc.text(n))
             .map(|s| s.trim().to_string())
             .unwrap_or_default(),
-        domain_type: l.domain_type.clone(),
-        arch: l.arch.clone(),
+        domain_type: l.domain_type.to_string(),
+        arch: l.arch.as_deref().map(str::to_string),
         max_vcpus,
         vcpus,
         memory_kib: l.memory_kib(doc)?,

@@ -40,6 +40,35 @@ pub(crate) struct Doc<'a> {
     pub root: usize,
 }
 
+// Scratch buffers kept per thread between calls: a rewrite's few large buffers (the element
+// index, the edit texts) would otherwise be allocated and freed on every call, and allocator
+// work is a good part of a rewrite's time. Contents never survive a call; only capacity does.
+thread_local! {
+    static ELEMS: std::cell::Cell<Vec<Elem>> = const { std::cell::Cell::new(Vec::new()) };
+    static EDIT_SPANS: std::cell::Cell<Vec<[usize; 4]>> = const { std::cell::Cell::new(Vec::new()) };
+    static EDIT_TEXT: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
+}
+
+/// Buffers above this many bytes go back to the allocator instead of the pool.
+const POOL_MAX_BYTES: usize = 1 << 20;
+
+/// An empty element list with room for `n`, from the pool when it holds one.
+fn pooled_elems(n: usize) -> Vec<Elem> {
+    let mut v = ELEMS.with(std::cell::Cell::take);
+    v.clear();
+    v.reserve(n);
+    v
+}
+
+impl Drop for Doc<'_> {
+    fn drop(&mut self) {
+        if self.elems.capacity() * std::mem::size_of::<Elem>() <= POOL_MAX_BYTES {
+            let v = std::mem::take(&mut self.elems);
+            ELEMS.with(|c| c.set(v));
+        }
+    }
+}
+
 fn line_col(src: &str, pos: usize) -> (usize, usize) {
     let pos = pos.min(src.len());
     let before = src.as_bytes().get(..pos).unwrap_or_default();
@@ -75,16 +104,23 @@ impl<'a> Doc<'a> {
     /// anything else (a DOCTYPE, a byte-order mark, any error), so quick-xml decides it.
     pub(crate) fn scan(src: &'a str) -> Option<Doc<'a>> {
         let b = src.as_bytes();
-        let mut elems: Vec<Elem> = Vec::with_capacity(src.len() / 24 + 8);
-        let mut stack: Vec<(u32, u32)> = Vec::with_capacity(16);
+        let mut elems = pooled_elems(src.len() / 40 + 8);
+        // Open elements as (index, last child); deeper documents go to quick-xml.
+        let mut stack = Stack::default();
         let mut root = NONE;
         let mut i = 0;
         loop {
             // Text up to the next '<'.
             let ts = i;
             let mut amp = false;
-            while i < b.len() && b[i] != b'<' {
-                amp |= b[i] == b'&';
+            while i < b.len() {
+                let c = CLASS[usize::from(b[i])];
+                if c & TEXT_END != 0 {
+                    if b[i] == b'<' {
+                        break;
+                    }
+                    amp = true;
+                }
                 i += 1;
             }
             if stack.is_empty() {
@@ -106,7 +142,9 @@ impl<'a> Doc<'a> {
                     let name = &b[e.start + 1..e.start + 1 + e.name_len as usize];
                     let got = &b[lt + 2..gt];
                     let rest = got.get(name.len()..)?;
-                    if &got[..name.len()] != name || !rest.iter().all(|c| c.is_ascii_whitespace()) {
+                    if !short_eq(&got[..name.len()], name)
+                        || !rest.iter().all(|c| c.is_ascii_whitespace())
+                    {
                         return None;
                     }
                     stack.pop();
@@ -136,10 +174,7 @@ impl<'a> Doc<'a> {
                 c if c.is_ascii_alphabetic() || c == b'_' => {
                     let ns = lt + 1;
                     let mut j = ns;
-                    while j < b.len()
-                        && (b[j].is_ascii_alphanumeric()
-                            || matches!(b[j], b'_' | b':' | b'-' | b'.'))
-                    {
+                    while j < b.len() && CLASS[usize::from(b[j])] & NAME != 0 {
                         j += 1;
                     }
                     match *b.get(j)? {
@@ -184,7 +219,7 @@ impl<'a> Doc<'a> {
                         next_sibling: NONE,
                     });
                     if !empty {
-                        stack.push((idx, NONE));
+                        stack.push((idx, NONE))?;
                     }
                     i = after;
                 }
@@ -203,7 +238,7 @@ impl<'a> Doc<'a> {
 
     pub(crate) fn parse_quick_xml(src: &'a str) -> Result<Doc<'a>> {
         let mut reader = quick_xml::Reader::from_str(src);
-        let mut elems: Vec<Elem> = Vec::with_capacity(src.len() / 24 + 8);
+        let mut elems = pooled_elems(src.len() / 40 + 8);
         // Stack of (element index, last child index).
         let mut stack: Vec<(u32, u32)> = Vec::with_capacity(16);
         let mut root = NONE;
@@ -330,8 +365,14 @@ impl<'a> Doc<'a> {
 
     pub fn attr(&self, i: usize, key: &str) -> Option<Cow<'a, str>> {
         let tag = self.open_tag(i);
+        let (b, k) = (tag.as_bytes(), key.as_bytes());
+        // First byte and length before the full compare: most keys differ there.
         scan_attrs(tag, self.elems[i].name_len as usize)
-            .find(|a| &tag[a.key.clone()] == key)
+            .find(|a| {
+                a.key.end - a.key.start == k.len()
+                    && b.get(a.key.start) == k.first()
+                    && short_eq(&b[a.key.clone()], k)
+            })
             .map(|a| unescape_lossy(&tag[a.val.clone()]))
     }
 
@@ -402,6 +443,42 @@ impl<'a> Doc<'a> {
     }
 }
 
+/// The scanner's stack of open elements, without a heap allocation.
+struct Stack {
+    items: [(u32, u32); 64],
+    len: usize,
+}
+
+impl Default for Stack {
+    fn default() -> Self {
+        Stack {
+            items: [(NONE, NONE); 64],
+            len: 0,
+        }
+    }
+}
+
+impl Stack {
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    fn last(&self) -> Option<&(u32, u32)> {
+        self.len.checked_sub(1).map(|i| &self.items[i])
+    }
+    fn last_mut(&mut self) -> Option<&mut (u32, u32)> {
+        self.len.checked_sub(1).map(|i| &mut self.items[i])
+    }
+    fn pop(&mut self) {
+        self.len = self.len.saturating_sub(1);
+    }
+    /// `None` when full.
+    fn push(&mut self, v: (u32, u32)) -> Option<()> {
+        *self.items.get_mut(self.len)? = v;
+        self.len += 1;
+        Some(())
+    }
+}
+
 pub(crate) struct Children<'d, 'a> {
     doc: &'d Doc<'a>,
     next: u32,
@@ -419,9 +496,17 @@ impl Iterator for Children<'_, '_> {
     }
 }
 
+/// Byte equality of two short strings (names, keys) as an inline loop: no call into the C
+/// library's `memcmp`, which costs more than the compare itself at these lengths.
+#[inline]
+pub(crate) fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 pub(crate) fn unescape_lossy(raw: &str) -> Cow<'_, str> {
-    // Values are short and rarely hold a reference: a plain scan first.
-    if !raw.as_bytes().contains(&b'&') {
+    // Values are short and rarely hold a reference: a plain scan first (a table look-up per
+    // byte; a value holds no '<', so the text-end class finds exactly the '&').
+    if !raw.bytes().any(|c| CLASS[usize::from(c)] & TEXT_END != 0) {
         return Cow::Borrowed(raw);
     }
     quick_xml::escape::unescape(raw).unwrap_or(Cow::Borrowed(raw))
@@ -458,7 +543,7 @@ fn tag_attrs(
     let mut seen = 0u64;
     loop {
         let ws = i;
-        while i < b.len() && b[i].is_ascii_whitespace() {
+        while i < b.len() && CLASS[usize::from(b[i])] & WS != 0 {
             i += 1;
         }
         match b.get(i) {
@@ -477,10 +562,7 @@ fn tag_attrs(
             return Err((start + i, "attributes must be separated by whitespace"));
         }
         let ks = i;
-        while i < b.len()
-            && !matches!(b[i], b'=' | b'>' | b'/' | b'<' | b'"' | b'\'')
-            && !b[i].is_ascii_whitespace()
-        {
+        while i < b.len() && CLASS[usize::from(b[i])] & KEY_END == 0 {
             i += 1;
         }
         let ke = i;
@@ -501,9 +583,15 @@ fn tag_attrs(
         // Values are short: a plain loop beats a searcher here.
         let vs = i + 1;
         let mut j = vs;
-        while j < b.len() && b[j] != q {
-            if b[j] == b'<' {
-                return Err((start + j, "'<' in an attribute value"));
+        while j < b.len() {
+            let c = b[j];
+            if CLASS[usize::from(c)] & VALUE_END != 0 {
+                if c == q {
+                    break;
+                }
+                if c == b'<' {
+                    return Err((start + j, "'<' in an attribute value"));
+                }
             }
             j += 1;
         }
@@ -523,6 +611,45 @@ fn tag_attrs(
         }
     }
 }
+
+/// Byte classes for the scanner: one table look-up instead of a chain of compares.
+const NAME: u8 = 1;
+const WS: u8 = 2;
+const KEY_END: u8 = 4;
+const ESCAPE: u8 = 8;
+/// `<` and `&`: where a run of text ends or needs a look.
+const TEXT_END: u8 = 16;
+/// `<` and both quotes: where an attribute value ends or is malformed.
+const VALUE_END: u8 = 32;
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        let mut k = 0;
+        if b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'-' | b'.') {
+            k |= NAME;
+        }
+        if b.is_ascii_whitespace() {
+            k |= WS | KEY_END;
+        }
+        if matches!(b, b'=' | b'>' | b'/' | b'<' | b'"' | b'\'') {
+            k |= KEY_END;
+        }
+        if matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'') {
+            k |= ESCAPE;
+        }
+        if matches!(b, b'<' | b'&') {
+            k |= TEXT_END;
+        }
+        if matches!(b, b'<' | b'"' | b'\'') {
+            k |= VALUE_END;
+        }
+        t[c] = k;
+        c += 1;
+    }
+    t
+};
 
 /// Whether every `&` in a text run starts a plain reference (`&name;`, `&#n;`, `&#xh;`).
 fn simple_refs(t: &[u8]) -> bool {
@@ -595,21 +722,30 @@ pub(crate) fn scan_attrs(tag: &str, name_len: usize) -> impl Iterator<Item = Att
     })
 }
 
-/// Rewrites a start tag's attributes: `Some(v)` sets (in place, keeping the quote, or appended
-/// with the tag's quote style), `None` removes. Other bytes of the tag are kept.
-pub(crate) fn edit_tag(tag: &str, name_len: usize, sets: &[(&str, Option<&str>)]) -> String {
-    let spans: Vec<AttrSpan> = scan_attrs(tag, name_len).collect();
-    let quote = spans.first().map_or(b'\'', |a| a.quote);
-    let attrs_end = spans.last().map_or(1 + name_len, |a| a.whole.end);
-    let mut out = String::with_capacity(tag.len() + 32);
+/// Appends a start tag with its attributes rewritten: `Some(v)` sets (in place, keeping the
+/// quote, or appended with the tag's quote style), `None` removes. Other bytes of the tag are kept.
+pub(crate) fn edit_tag_into(
+    out: &mut String,
+    tag: &str,
+    name_len: usize,
+    sets: &[(&str, Option<&str>)],
+) {
+    let mut quote = b'\'';
+    let mut attrs_end = 1 + name_len;
+    let mut seen = 0u32;
     let mut pos = 0;
-    for a in &spans {
+    for (n, a) in scan_attrs(tag, name_len).enumerate() {
+        if n == 0 {
+            quote = a.quote;
+        }
+        attrs_end = a.whole.end;
         let key = &tag[a.key.clone()];
-        if let Some((_, v)) = sets.iter().find(|(k, _)| *k == key) {
-            match v {
+        if let Some(j) = sets.iter().position(|(k, _)| *k == key) {
+            seen |= 1 << j.min(31);
+            match sets[j].1 {
                 Some(v) => {
                     out.push_str(&tag[pos..a.val.start]);
-                    out.push_str(&escape_attr(v, a.quote));
+                    push_attr_value(out, v, a.quote);
                     pos = a.val.end;
                 }
                 None => {
@@ -620,20 +756,23 @@ pub(crate) fn edit_tag(tag: &str, name_len: usize, sets: &[(&str, Option<&str>)]
         }
     }
     out.push_str(&tag[pos..attrs_end]);
-    for (k, v) in sets {
+    for (j, (k, v)) in sets.iter().enumerate() {
         if let Some(v) = v
-            && !spans.iter().any(|a| &tag[a.key.clone()] == *k)
+            && seen & (1 << j.min(31)) == 0
         {
             out.push(' ');
             out.push_str(k);
             out.push('=');
             out.push(quote as char);
-            out.push_str(&escape_attr(v, quote));
+            push_attr_value(out, v, quote);
             out.push(quote as char);
         }
     }
     out.push_str(&tag[attrs_end..]);
-    out
+}
+
+fn push_attr_value(out: &mut String, v: &str, quote: u8) {
+    out.push_str(&escape_attr(v, quote));
 }
 
 fn escape_attr(v: &str, quote: u8) -> Cow<'_, str> {
@@ -647,41 +786,89 @@ fn escape_attr(v: &str, quote: u8) -> Cow<'_, str> {
     }
 }
 
-/// One replacement of `start..end` by `text`; `start == end` inserts.
-#[derive(Debug, Clone)]
-pub(crate) struct Edit {
-    pub start: usize,
-    pub end: usize,
-    pub text: String,
+/// Span edits to one document: each replaces `start..end` of the source (`start == end`
+/// inserts) with a slice of one shared text buffer, so building them allocates once.
+#[derive(Debug, Default)]
+pub(crate) struct Edits {
+    /// (start, end, text start, text end).
+    spans: Vec<[usize; 4]>,
+    /// The replacement texts, back to back.
+    pub buf: String,
 }
 
-/// Applies non-overlapping edits (an insertion may sit at the start of a replaced range).
-pub(crate) fn apply(src: &str, mut edits: Vec<Edit>) -> Result<String> {
-    edits.sort_by_key(|e| (e.start, e.end));
-    let extra: usize = edits.iter().map(|e| e.text.len()).sum();
-    let mut out = String::with_capacity(src.len() + extra);
-    let mut pos = 0;
-    for e in &edits {
-        if e.start < pos || e.end < e.start || e.end > src.len() {
-            return Err(Error::Invalid(format!(
-                "internal: overlapping rewrite at byte {}",
-                e.start
-            )));
-        }
-        out.push_str(src.get(pos..e.start).unwrap_or(""));
-        out.push_str(&e.text);
-        pos = e.end;
+impl Edits {
+    pub fn with_capacity(edits: usize, text: usize) -> Self {
+        let mut spans = EDIT_SPANS.with(std::cell::Cell::take);
+        spans.clear();
+        spans.reserve(edits);
+        let mut buf = EDIT_TEXT.with(std::cell::Cell::take);
+        buf.clear();
+        buf.reserve(text);
+        Edits { spans, buf }
     }
-    out.push_str(src.get(pos..).unwrap_or(""));
-    Ok(out)
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Where the next text starts in [`Edits::buf`]; write the text there, then [`Edits::commit`].
+    pub fn mark(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Records that `start..end` is replaced by what was written to the buffer since `mark`.
+    pub fn commit(&mut self, start: usize, end: usize, mark: usize) {
+        self.spans.push([start, end, mark, self.buf.len()]);
+    }
+
+    /// Replaces `start..end` by `text`.
+    pub fn replace(&mut self, start: usize, end: usize, text: &str) {
+        let m = self.mark();
+        self.buf.push_str(text);
+        self.commit(start, end, m);
+    }
+
+    /// Applies non-overlapping edits (an insertion may sit at the start of a replaced range).
+    pub fn apply(&mut self, src: &str) -> Result<String> {
+        // Planned edits mostly come in document order already.
+        if !self.spans.is_sorted_by_key(|e| (e[0], e[1])) {
+            self.spans.sort_by_key(|e| (e[0], e[1]));
+        }
+        let mut out = String::with_capacity(src.len() + self.buf.len());
+        let mut pos = 0;
+        for &[start, end, ts, te] in &self.spans {
+            if start < pos || end < start || end > src.len() {
+                return Err(Error::Invalid(format!(
+                    "internal: overlapping rewrite at byte {start}"
+                )));
+            }
+            out.push_str(src.get(pos..start).unwrap_or(""));
+            out.push_str(self.buf.get(ts..te).unwrap_or(""));
+            pos = end;
+        }
+        out.push_str(src.get(pos..).unwrap_or(""));
+        Ok(out)
+    }
+}
+
+impl Drop for Edits {
+    fn drop(&mut self) {
+        if self.buf.capacity() <= POOL_MAX_BYTES {
+            let b = std::mem::take(&mut self.buf);
+            EDIT_TEXT.with(|c| c.set(b));
+        }
+        if self.spans.capacity() * std::mem::size_of::<[usize; 4]>() <= POOL_MAX_BYTES {
+            let s = std::mem::take(&mut self.spans);
+            EDIT_SPANS.with(|c| c.set(s));
+        }
+    }
 }
 
 /// Appends `v` escaped for an attribute value or text: `&`, `<`, `>` always, and both quotes
 /// when `quotes` (the same replacements as quick-xml's `escape`/`partial_escape`).
 pub(crate) fn push_escaped(out: &mut String, v: &str, quotes: bool) {
     let b = v.as_bytes();
-    let special = |c: &u8| matches!(c, b'&' | b'<' | b'>' | b'\'' | b'"');
-    if !b.iter().any(special) {
+    if !b.iter().any(|&c| CLASS[usize::from(c)] & ESCAPE != 0) {
         out.push_str(v);
         return;
     }
@@ -717,14 +904,6 @@ impl Gen {
             out: String::with_capacity(n),
         }
     }
-    /// Continues writing at the end of `out`.
-    pub fn from_string(out: String) -> Self {
-        Gen { out }
-    }
-    /// The text written so far, to push raw bytes onto.
-    pub fn buf(&mut self) -> &mut String {
-        &mut self.out
-    }
     pub fn raw_ws(&mut self, ws: &str) -> &mut Self {
         self.out.push_str(ws);
         self
@@ -742,22 +921,6 @@ impl Gen {
             o.push('"');
         }
         o.push_str(if empty { "/>" } else { ">" });
-        self
-    }
-    /// `text` as CDATA sections (split where it contains `]]>`): no escaping, exact bytes.
-    pub fn cdata(&mut self, text: &str) -> &mut Self {
-        let mut rest = text;
-        loop {
-            let cut = rest.find("]]>").map(|p| p + 2);
-            let (part, tail) = rest.split_at(cut.unwrap_or(rest.len()));
-            self.out.push_str("<![CDATA[");
-            self.out.push_str(part);
-            self.out.push_str("]]>");
-            if cut.is_none() {
-                break;
-            }
-            rest = tail;
-        }
         self
     }
     pub fn text(&mut self, t: &str) -> &mut Self {
