@@ -485,7 +485,8 @@ pub fn program_mean(observations: &[Observation], f: &Features) -> Usage {
 }
 
 /// Splits a command key as stored in history (words separated by spaces; a word with spaces,
-/// quotes or backslashes is written in double quotes with `\"` and `\\`) back into words.
+/// quotes, backslashes or control characters is written in double quotes with `\"`, `\\`,
+/// `\n`, `\t`, `\r` and `\u{HEX}` escapes) back into words.
 pub fn split_key(key: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
@@ -498,11 +499,23 @@ pub fn split_key(key: &str) -> Vec<String> {
                 quoted = !quoted;
                 in_word = true;
             }
-            '\\' if quoted => {
-                if let Some(n) = chars.next() {
-                    cur.push(n);
+            '\\' if quoted => match chars.next() {
+                Some('n') => cur.push('\n'),
+                Some('t') => cur.push('\t'),
+                Some('r') => cur.push('\r'),
+                Some('u') => {
+                    let hex: String = chars
+                        .by_ref()
+                        .skip_while(|&c| c == '{')
+                        .take_while(|&c| c != '}')
+                        .collect();
+                    if let Some(c) = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                        cur.push(c);
+                    }
                 }
-            }
+                Some(n) => cur.push(n),
+                None => {}
+            },
             ' ' if !quoted => {
                 if in_word {
                     out.push(std::mem::take(&mut cur));
@@ -521,13 +534,26 @@ pub fn split_key(key: &str) -> Vec<String> {
     out
 }
 
-/// The history key of an argument vector: the inverse of [`split_key`].
+/// The history key of an argument vector: the inverse of [`split_key`]; it holds no control
+/// characters.
 pub fn join_key(argv: &[String]) -> String {
     argv.iter()
         .map(|a| {
-            if a.is_empty() || a.contains([' ', '"', '\\']) {
-                let esc = a.replace('\\', "\\\\").replace('"', "\\\"");
-                format!("\"{esc}\"")
+            if a.is_empty() || a.contains([' ', '"', '\\']) || a.chars().any(char::is_control) {
+                let mut esc = String::from('"');
+                for c in a.chars() {
+                    match c {
+                        '\\' => esc.push_str("\\\\"),
+                        '"' => esc.push_str("\\\""),
+                        '\n' => esc.push_str("\\n"),
+                        '\t' => esc.push_str("\\t"),
+                        '\r' => esc.push_str("\\r"),
+                        c if c.is_control() => esc.push_str(&format!("\\u{{{:x}}}", c as u32)),
+                        c => esc.push(c),
+                    }
+                }
+                esc.push('"');
+                esc
             } else {
                 a.clone()
             }
@@ -634,9 +660,18 @@ mod tests {
             argv(&["dd", "bs=1M"]),
             argv(&["sh", "-c", "echo \"hi\" \\ there", ""]),
             argv(&["a b", "c"]),
+            argv(&[
+                "perl",
+                "-e",
+                "my $x = 1;\nprint \"$x\\n\";\t\u{7}",
+                "--",
+                "dd",
+            ]),
         ];
         for a in cases {
-            assert_eq!(split_key(&join_key(&a)), a, "{}", join_key(&a));
+            let key = join_key(&a);
+            assert!(!key.chars().any(char::is_control), "{key:?}");
+            assert_eq!(split_key(&key), a, "{key}");
         }
     }
 

@@ -342,8 +342,14 @@ impl Orchestrator<'_> {
             }
         };
         let (used, fields) = watch.usage(elapsed);
-        if fields != Fields::default() {
-            self.record(&req.argv, &used, fields)?;
+        // The command ran: a history that cannot be written is logged, not an error.
+        if fields != Fields::default()
+            && let Err(e) = self.record(&req.argv, &used, fields)
+        {
+            log::warn!(
+                "usage of `{}` not recorded: {e}",
+                analysis::join_key(&req.argv)
+            );
         }
         let report = Report {
             queue_id: id,
