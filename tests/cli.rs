@@ -250,3 +250,87 @@ fn prae_virsh_define_rewrites_then_answers_as_virsh() {
     assert!(text(&ours.stderr).contains("not rewritten"));
     assert!(text(&ours.stderr).contains(&text(&theirs.stderr)));
 }
+
+/// `define` and `create` with nothing but `-q`, `-c` and the file go to libvirt from prae-virsh
+/// itself (no virsh child); stdout, stderr after prae's notes, and the exit code are virsh's,
+/// for success and for libvirt's refusal (which prae-virsh leaves to virsh to report).
+#[test]
+fn prae_virsh_define_and_create_print_what_virsh_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = data("example-vm.xml");
+    // A domain libvirt refuses: the test driver already has a domain 'test' with another UUID.
+    let clash = write_tmp(
+        &dir,
+        "clash.xml",
+        &std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("<name>web01</name>", "<name>test</name>"),
+    );
+    assert!(
+        std::fs::read_to_string(&clash)
+            .unwrap()
+            .contains("<name>test</name>")
+    );
+    let file_opt = format!("--file={file}");
+    for command in ["define", "create"] {
+        for (args, ok) in [
+            (vec!["-c", "test:///default", command, &file], true),
+            (vec!["-q", "-c", "test:///default", command, &file], true),
+            (
+                vec!["--connect", "test:///default", command, "--file", &file],
+                true,
+            ),
+            (vec!["-c", "test:///default", command, &file_opt], true),
+            (vec!["-c", "test:///default", command, &clash], false),
+            (vec!["-q", "-c", "test:///default", command, &clash], false),
+        ] {
+            let ours = prae_virsh(&args);
+            let theirs = virsh(&args);
+            assert_eq!(
+                theirs.status.success(),
+                ok,
+                "{args:?}: {}",
+                text(&theirs.stderr)
+            );
+            assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
+            assert_eq!(text(&ours.stdout), text(&theirs.stdout), "{args:?}");
+            let (oe, te) = (text(&ours.stderr), text(&theirs.stderr));
+            let virsh_part: String = oe
+                .lines()
+                .filter(|l| !l.starts_with("prae-virsh: "))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            assert_eq!(virsh_part, te, "{args:?}");
+            // Quiet means no notes from prae either.
+            assert_eq!(
+                args[0] == "-q",
+                !oe.contains("prae-virsh: vcpu"),
+                "{args:?}: {oe}"
+            );
+        }
+    }
+}
+
+/// The simple `define` runs without virsh at all: with no virsh to run it still succeeds, with
+/// virsh's message; a command line with an option prae does not handle itself needs virsh.
+#[test]
+fn prae_virsh_simple_define_needs_no_virsh() {
+    let file = data("example-vm.xml");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_prae-virsh"))
+            .args(args)
+            .env_remove("PRAE_TIER")
+            .env("PRAE_VIRSH", "prae-no-such-virsh")
+            .output()
+            .expect("run prae-virsh")
+    };
+    let out = run(&["-c", "test:///default", "define", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!("Domain 'web01' defined from {file}\n\n")
+    );
+    let out = run(&["-c", "test:///default", "define", "--validate", &file]);
+    assert_eq!(out.status.code(), Some(127), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("cannot run virsh define"));
+}

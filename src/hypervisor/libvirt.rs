@@ -107,14 +107,22 @@ impl Libvirt {
     ///
     /// Registers libvirt's event loop first (once per process), as events require.
     pub fn open(uri: Option<&str>) -> Result<Self> {
-        // libvirt's default error handler prints every error to stderr; prae reports errors
-        // through its own `Error` (libvirt still records them for `virGetLastError`).
-        static QUIET: std::sync::Once = std::sync::Once::new();
-        QUIET.call_once(virt::error::clear_error_callback);
         if let Err(e) = events::init_event_loop() {
             // Without an event loop everything but lifecycle events still works.
             log::warn!("{e}; lifecycle events will be unavailable");
         }
+        Self::open_without_events(uri)
+    }
+
+    /// Opens `uri` like [`Libvirt::open`] but without registering libvirt's event loop (no
+    /// thread), for short-lived callers such as `prae-virsh define`: everything works except
+    /// [`Hypervisor::lifecycle_events`], which then registers the loop itself, too late for
+    /// this connection's events.
+    pub fn open_without_events(uri: Option<&str>) -> Result<Self> {
+        // libvirt's default error handler prints every error to stderr; prae reports errors
+        // through its own `Error` (libvirt still records them for `virGetLastError`).
+        static QUIET: std::sync::Once = std::sync::Once::new();
+        QUIET.call_once(virt::error::clear_error_callback);
         if let Some(u) = uri {
             // `Connect::open` would panic on an interior NUL.
             cstring(u, "URI")?;
