@@ -656,76 +656,55 @@ pub(crate) fn auto_arima(
             .iter()
             .any(|r| r.0 == p && r.1 == q && r.2 == sp && r.3 == sq && r.4 == c)
     };
+    // R's neighbour moves, tried in its order: first on (P, Q), then on (p, q); the first
+    // move that improves the criterion is taken and the search restarts from there.
+    const MOVES: [(isize, isize); 8] = [
+        (-1, 0),
+        (0, -1),
+        (1, 0),
+        (0, 1),
+        (-1, -1),
+        (-1, 1),
+        (1, -1),
+        (1, 1),
+    ];
     let mut startk = 0;
     while startk < results.len() && results.len() < nmodels {
         startk = results.len();
-        // candidate moves in R's order: (dP, dQ) seasonal, then (dp, dq) non-seasonal
-        let seasonal_moves: [(isize, isize); 8] = [
-            (-1, 0),
-            (0, -1),
-            (1, 0),
-            (0, 1),
-            (-1, -1),
-            (-1, 1),
-            (1, -1),
-            (1, 1),
-        ];
         let mut moved = false;
-        for (dp, dq) in seasonal_moves {
-            let (np_, nq) = (sp as isize + dp, sq as isize + dq);
-            if np_ < 0 || nq < 0 || np_ as usize > max_sp || nq as usize > max_sq {
-                continue;
-            }
-            let (np_, nq) = (np_ as usize, nq as usize);
-            if !is_new(&results, p, q, np_, nq, constant) {
-                continue;
-            }
-            if results.len() >= nmodels {
-                break;
-            }
-            let fit = fit_one(p, q, np_, nq, constant);
-            results.push((p, q, np_, nq, constant, icof(&fit)));
-            if icof(&fit) < icof(&best) {
-                best = fit;
-                sp = np_;
-                sq = nq;
-                moved = true;
-                break;
-            }
-        }
-        if moved {
-            continue;
-        }
-        let moves: [(isize, isize); 8] = [
-            (-1, 0),
-            (0, -1),
-            (1, 0),
-            (0, 1),
-            (-1, -1),
-            (-1, 1),
-            (1, -1),
-            (1, 1),
-        ];
-        for (dp, dq) in moves {
-            let (np_, nq) = (p as isize + dp, q as isize + dq);
-            if np_ < 0 || nq < 0 || np_ as usize > max_p || nq as usize > max_q {
-                continue;
-            }
-            let (np_, nq) = (np_ as usize, nq as usize);
-            if !is_new(&results, np_, nq, sp, sq, constant) {
-                continue;
-            }
-            if results.len() >= nmodels {
-                break;
-            }
-            let fit = fit_one(np_, nq, sp, sq, constant);
-            results.push((np_, nq, sp, sq, constant, icof(&fit)));
-            if icof(&fit) < icof(&best) {
-                best = fit;
-                p = np_;
-                q = nq;
-                moved = true;
-                break;
+        'parts: for seasonal_part in [true, false] {
+            let (a, b, max_a, max_b) = if seasonal_part {
+                (sp, sq, max_sp, max_sq)
+            } else {
+                (p, q, max_p, max_q)
+            };
+            for (da, db) in MOVES {
+                let (Some(na), Some(nb)) = (a.checked_add_signed(da), b.checked_add_signed(db))
+                else {
+                    continue;
+                };
+                if na > max_a || nb > max_b {
+                    continue;
+                }
+                let (np_, nq, nsp, nsq) = if seasonal_part {
+                    (p, q, na, nb)
+                } else {
+                    (na, nb, sp, sq)
+                };
+                if !is_new(&results, np_, nq, nsp, nsq, constant) {
+                    continue;
+                }
+                if results.len() >= nmodels {
+                    break 'parts;
+                }
+                let fit = fit_one(np_, nq, nsp, nsq, constant);
+                results.push((np_, nq, nsp, nsq, constant, icof(&fit)));
+                if icof(&fit) < icof(&best) {
+                    best = fit;
+                    (p, q, sp, sq) = (np_, nq, nsp, nsq);
+                    moved = true;
+                    break 'parts;
+                }
             }
         }
         if moved {

@@ -670,13 +670,19 @@ impl FittedArima {
 }
 
 /// Fits every series with `model`, in parallel over rayon's pool; the result at index `i`
-/// belongs to `series[i]` and equals `model.fit(&series[i])`.
+/// belongs to `series[i]` and equals `model.fit(&series[i])`. Every series is its own task
+/// (fits differ in cost by a factor of ten or more, so no worker is left holding a long
+/// stretch of them), and a fit never uses rayon itself.
 pub fn fit_many<S, F>(series: &[S], model: &F) -> Vec<Result<FittedArima>>
 where
     S: AsRef<[Option<f64>]> + Sync,
     F: Forecaster + Sync,
 {
-    series.par_iter().map(|s| model.fit(s.as_ref())).collect()
+    series
+        .par_iter()
+        .with_max_len(1)
+        .map(|s| model.fit(s.as_ref()))
+        .collect()
 }
 
 /// Fits and forecasts every series in parallel (see [`fit_many`]).
@@ -692,6 +698,7 @@ where
 {
     series
         .par_iter()
+        .with_max_len(1)
         .map(|s| model.fit(s.as_ref())?.forecast(h, levels))
         .collect()
 }

@@ -313,6 +313,18 @@ fn awkward_inputs_never_panic() {
     assert!(ok > 80, "only {ok} fits succeeded");
 }
 
+/// The folder of the benchmark fixtures and the text of one of them; `None` (skip) when absent.
+fn benchmark_fixture(file: &str) -> Option<(std::path::PathBuf, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/forecast");
+    match std::fs::read_to_string(dir.join(file)) {
+        Ok(text) => Some((dir, text)),
+        Err(e) => {
+            eprintln!("{file}: {e}; skipped");
+            None
+        }
+    }
+}
+
 /// The benchmark series against statsforecast's AutoARIMA with R's approximation rule
 /// (`r_rule_approximation` in `tests/fixtures/forecast/statsforecast.json`, made by
 /// `benches/reference/run.sh`).
@@ -325,9 +337,7 @@ fn awkward_inputs_never_panic() {
 /// high (then the difference is the reference's). Both must hold on at least 90% of the series.
 #[test]
 fn benchmark_series_agree_with_statsforecast() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/forecast");
-    let Ok(text) = std::fs::read_to_string(dir.join("statsforecast.json")) else {
-        eprintln!("statsforecast fixtures absent; skipped");
+    let Some((dir, text)) = benchmark_fixture("statsforecast.json") else {
         return;
     };
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -416,4 +426,69 @@ fn benchmark_series_agree_with_statsforecast() {
         agree_fc * 10 >= same * 9,
         "forecasts agree on {agree_fc} of {same}"
     );
+}
+
+/// R's own `auto.arima` (R 4.2.2, forecast 8.20) at the benchmark's rolling origins
+/// (`tests/fixtures/forecast/r_auto_arima_origins.csv`, made by
+/// `benches/reference/r_auto_arima.R`): on a sample of series and origins prae chooses R's model,
+/// order, mean and drift alike. (The benchmark checks all 670 origins: 663 agree; the others are
+/// one spiky series where fits fail in R that succeed here.)
+#[test]
+fn rolling_origins_choose_r_models() {
+    let Some((dir, text)) = benchmark_fixture("r_auto_arima_origins.csv") else {
+        return;
+    };
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h.trim_matches('"') == name)
+            .unwrap()
+    };
+    let (iname, iorigin) = (col("name"), col("origin"));
+    let (ip, id, iq, imean, idrift) = (col("p"), col("d"), col("q"), col("mean"), col("drift"));
+    let rows: Vec<Vec<String>> = lines
+        .map(|l| {
+            l.split(',')
+                .map(|v| v.trim_matches('"').to_string())
+                .collect()
+        })
+        .collect();
+    let mut names: Vec<&str> = rows.iter().map(|r| r[iname].as_str()).collect();
+    names.dedup();
+    assert_eq!(names.len(), 67);
+    let (mut checked, mut same) = (0, 0);
+    let mut report = Vec::new();
+    // every 8th series, at its first and last origin
+    for name in names.iter().step_by(8) {
+        let x: Vec<f64> = std::fs::read_to_string(dir.join(format!("series/{name}.txt")))
+            .unwrap()
+            .lines()
+            .map(|l| l.trim().parse().unwrap())
+            .collect();
+        let mine: Vec<&Vec<String>> = rows.iter().filter(|r| r[iname] == *name).collect();
+        for r in [mine[0], mine[mine.len() - 1]] {
+            let t: usize = r[iorigin].parse().unwrap();
+            let fit = AutoArima::new().fit(&series(&x[..t])).unwrap();
+            let order: Vec<usize> = [ip, id, iq]
+                .iter()
+                .map(|&i| r[i].parse().unwrap())
+                .collect();
+            let (mean, drift) = (r[imean] == "TRUE", r[idrift] == "TRUE");
+            let agree = fit.order().as_slice() == order.as_slice()
+                && fit.drift() == drift
+                && (fit.constant() && !fit.drift()) == mean;
+            checked += 1;
+            same += agree as usize;
+            report.push(format!(
+                "{name:56} {t:4} ours {} R {order:?} mean {mean} drift {drift}{}",
+                fit.label(),
+                if agree { "" } else { "  DIFFERS" }
+            ));
+        }
+    }
+    eprintln!("{}", report.join("\n"));
+    assert_eq!(checked, 18);
+    assert!(same * 10 >= checked * 9, "R's model on {same} of {checked}");
 }
