@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{NEEDS, Need};
 use crate::{Error, Result};
 
-/// The calibration set shipped with prae: 27 Debian 12 packages installed in prae build VMs
+/// The calibration set shipped with prae: 30 Debian 12 packages installed in prae build VMs
 /// (QEMU TCG, tier low), 2026-11-23. Provenance and caveats: `calibration/packages/README.md`.
 pub const CALIBRATION_CSV: &str = include_str!("../../calibration/packages/measurements.csv");
 
@@ -26,7 +26,7 @@ pub struct PackageFeatures {
     /// Total size of those .debs, bytes: what the install downloads.
     pub download_bytes: Option<f64>,
     /// Debian section (`httpd`, `database`, ...). Kept for callers and reports; the model does
-    /// not use it (about 15 sections over 27 packages is too few rows per section to learn from).
+    /// not use it (about 15 sections over 30 packages is too few rows per section to learn from).
     pub section: Option<String>,
     /// Debian priority. Not in the calibration set yet, so not used by the model.
     pub priority: Option<String>,

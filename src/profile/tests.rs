@@ -98,12 +98,19 @@ fn missing_metadata_uses_what_is_known_and_none_falls_back_with_a_warning() {
     let mem = unknown.need(Need::PeakMemoryKib);
     assert_eq!(mem.source, Source::Population);
     // the population's own quantiles: within its range, median = the middle package's value
+    // (the mean of the middle two for an even count)
     let mut pop: Vec<f64> = data
         .iter()
         .map(|m| m.usage.get(Need::PeakMemoryKib))
         .collect();
     pop.sort_by(f64::total_cmp);
-    assert_eq!(mem.median, pop[pop.len() / 2]);
+    let n = pop.len();
+    let middle = if n.is_multiple_of(2) {
+        (pop[n / 2 - 1] + pop[n / 2]) / 2.0
+    } else {
+        pop[n / 2]
+    };
+    assert_eq!(mem.median, middle);
     assert!(mem.p05 >= pop[0] && mem.p95 <= pop[pop.len() - 1]);
     assert_eq!(mem.quantile(0.0), pop[0]);
 }
