@@ -23,8 +23,9 @@
 //!
 //! Only the most recent `lookback` samples count (default 288, one day of 5-minute samples). A
 //! short window adapts to a change of regime within a day; a week-long one (2016) kept last
-//! week's bursts in every quantile and allocated more at the same risk on the NAB and Bitbrains
-//! CPU traces (`benches/results/replay.md`), while memory came out the same either way.
+//! week's bursts in every quantile and, on the NAB CPU traces at window 12, allocated more than
+//! VPA's curve at the same risk (`benches/results/replay.md`); on Bitbrains CPU and memory the two
+//! came out within about two points of slack of each other.
 //!
 //! # History against the prior
 //! With `n` samples of history (all of it, not only the lookback) and a prior (a profile-model
