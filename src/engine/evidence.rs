@@ -25,7 +25,7 @@
 //! short window adapts to a change of regime within a day; a week-long one (2016) kept last
 //! week's bursts in every quantile and, on the NAB CPU traces at window 12, allocated more than
 //! VPA's curve at the same risk (`benches/results/replay.md`); on Bitbrains CPU and memory the two
-//! came out within about three points of slack of each other, all tiers passing either way.
+//! came out within about three points of slack of each other, with the same verdicts.
 //!
 //! # History against the prior
 //! With `n` samples of history (all of it, not only the lookback) and a prior (a profile-model
