@@ -389,7 +389,7 @@ fn main() {
     let _ = writeln!(
         md,
         "- **prae**: `engine::evidence` with the default tiers (low P90 + 0%, medium P95 + 5%, \
-           high P99 + 10%; lookback 2016 samples).\n\
+           high P99 + 10%; lookback {} samples).\n\
          - **static**: the tier's quantile of the warm-up day plus its headroom, never changed.\n\
          - **VPA**: the recommender's defaults (P90 of a 24 h half-life decaying histogram + 15%, \
            memory from daily peaks over 8 days, minimum 25 millicores / 250 MiB), see \
@@ -400,7 +400,8 @@ fn main() {
          - **verdict**: at prae's violation rate, prae's slack must be below VPA's curve; for \
            memory it must also close at least half of the gap between VPA's curve and the bound \
            (`gap closed` = (VPA - prae) / (VPA - bound)). \"out of VPA's reach\": no VPA \
-           setting in the grid gets down to prae's violation rate.\n"
+           setting in the grid gets down to prae's violation rate.\n",
+        cfg.evidence.lookback
     );
     let _ = writeln!(md, "![curves](replay.svg)\n");
     let _ = writeln!(md, "## Results");

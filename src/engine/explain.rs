@@ -224,7 +224,7 @@ mod tests {
                 .provenance
                 .sources
                 .iter()
-                .any(|s| s.starts_with("memory: 2016 of 2016 history samples")),
+                .any(|s| s.starts_with("memory: 288 of 2016 history samples")),
             "{:?}",
             e.allocation.provenance.sources
         );

@@ -21,7 +21,7 @@
 //!
 //! # How history is used (see engine::evidence).
 //! [evidence]
-//! lookback = 2016      # samples of recent history that count (7 days of 5-minute samples)
+//! lookback = 288       # samples of recent history that count (1 day of 5-minute samples)
 //! prior_strength = 288 # history samples worth as much as the prior (1 day)
 //! ```
 //! A tier is a risk level: `quantile` is the per-sample coverage the engine aims at, so
@@ -56,7 +56,7 @@ pub struct EvidenceSettings {
 impl Default for EvidenceSettings {
     fn default() -> Self {
         EvidenceSettings {
-            lookback: 2016,
+            lookback: 288,
             prior_strength: 288,
         }
     }
@@ -249,14 +249,14 @@ mod tests {
         assert_eq!(c.low.quantile, 0.90);
         assert_eq!(c.medium.describe(), "P95 + 5%");
         assert_eq!(c.high.describe(), "P99 + 10%");
-        assert_eq!(c.evidence.lookback, 2016);
+        assert_eq!(c.evidence.lookback, 288);
     }
 
     #[test]
     fn the_module_doc_example_parses_to_the_defaults() {
         let doc = "[tiers.low]\nquantile = 0.90\nheadroom = 0.0\n[tiers.medium]\nquantile = 0.95\n\
                    headroom = 0.05\n[tiers.high]\nquantile = 0.99\nheadroom = 0.10\n[evidence]\n\
-                   lookback = 2016\nprior_strength = 288\n";
+                   lookback = 288\nprior_strength = 288\n";
         assert_eq!(TierConfig::from_toml(doc).unwrap(), TierConfig::default());
     }
 
