@@ -30,6 +30,10 @@
 //! install failing 60-100 s later).
 //! `cargo test --test build -- --test-threads=1` with all of them: about 25 min on that host.
 
+#[path = "common/lab.rs"]
+mod lab;
+
+use lab::URI;
 use prae::build::guest::Agent;
 use prae::build::{self, BuildConfig, BuildRequest, NoProgress};
 use prae::domain::template::{self, DiskImage, ImageFormat, TemplateValues};
@@ -42,7 +46,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const URI: &str = "qemu:///system";
 const PRAE: &str = env!("CARGO_BIN_EXE_prae");
 
 fn prae(args: &[&str], env: &[(&str, &Path)]) -> Output {
@@ -172,17 +175,12 @@ struct Lab {
 }
 
 fn lab(test: &str) -> Option<Lab> {
-    if std::env::var("PRAE_LAB").as_deref() != Ok("1") {
-        println!("skipped {test}: set PRAE_LAB=1 and PRAE_LAB_DEBIAN (see tests/lab/)");
+    let skipped = format!("skipped {test}");
+    if !lab::enabled(&skipped, " and PRAE_LAB_DEBIAN") {
         return None;
     }
-    let Some(debian) = std::env::var_os("PRAE_LAB_DEBIAN").map(PathBuf::from) else {
-        println!("skipped {test}: set PRAE_LAB_DEBIAN to the directory build-debian.sh printed");
-        return None;
-    };
-    let dir = std::env::var_os("PRAE_LAB_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/tmp/prae-lab"));
+    let debian = lab::debian_dir(&skipped, "build-debian.sh")?;
+    let dir = lab::lab_dir();
     std::fs::create_dir_all(&dir).unwrap();
     let state = tempfile::Builder::new()
         .prefix(&format!("prae-build-test-{test}."))
@@ -248,8 +246,7 @@ impl Drop for Lab {
         };
         let (b, i) = self.pools();
         for d in self.domains(&hv) {
-            let _ = hv.destroy(&d);
-            let _ = hv.undefine(&d);
+            lab::remove_domain_quietly(&hv, &d);
         }
         for pool in [b, i] {
             for v in hv.volume_list(&pool).unwrap_or_default() {

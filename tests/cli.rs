@@ -1,24 +1,12 @@
 //! The `prae` and `prae-virsh` binaries, end to end, against libvirt's in-process
 //! `test:///default` driver and the system `virsh`.
 
+#[path = "common/bin.rs"]
+mod bin;
+
+use bin::{prae, prae_virsh};
 use std::path::PathBuf;
 use std::process::{Command, Output};
-
-fn prae(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_prae"))
-        .args(args)
-        .env_remove("PRAE_URI")
-        .output()
-        .expect("run prae")
-}
-
-fn prae_virsh(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_prae-virsh"))
-        .args(args)
-        .env_remove("PRAE_TIER")
-        .output()
-        .expect("run prae-virsh")
-}
 
 fn virsh(args: &[&str]) -> Output {
     Command::new("virsh")

@@ -9,8 +9,11 @@
 
 #[path = "daemon/harness.rs"]
 mod harness;
+#[path = "common/lab.rs"]
+mod lab;
 
 use harness::{start, wait_until};
+use lab::URI;
 use prae::daemon::{Config, Policy, marks};
 use prae::domain;
 use prae::hypervisor::{DomainState, Hypervisor, Libvirt, XmlKind};
@@ -19,18 +22,14 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-const URI: &str = "qemu:///system";
 const PREFIX: &str = "prae-dmn-lab-";
 const WAIT: Duration = Duration::from_secs(30);
 
 fn lab() -> Option<PathBuf> {
-    if std::env::var("PRAE_LAB").as_deref() != Ok("1") {
-        println!("skipped: set PRAE_LAB=1 (see tests/lab/)");
+    if !lab::enabled("skipped", "") {
         return None;
     }
-    let guest = std::env::var_os("PRAE_LAB_GUEST")
-        .map(PathBuf::from)
-        .expect("PRAE_LAB=1 needs PRAE_LAB_GUEST: the directory tests/lab/build-guest.sh printed");
+    let guest = lab::guest_dir();
     assert!(
         guest.join("vmlinuz").is_file(),
         "{} has no vmlinuz",
@@ -72,8 +71,7 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         if let Ok(hv) = Libvirt::open(Some(URI)) {
             for n in &self.0 {
-                let _ = hv.destroy(n);
-                let _ = hv.undefine(n);
+                lab::remove_domain_quietly(&hv, n);
             }
         }
     }

@@ -1,36 +1,13 @@
 //! `prae forecast`: the binary end to end, one test per bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+#[path = "common/bin.rs"]
+mod bin;
 
-fn prae(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_prae"))
-        .args(args)
-        .env_remove("PRAE_URI")
-        .output()
-        .expect("run prae")
-}
+use bin::{fails, prae, write};
+use std::path::{Path, PathBuf};
 
 fn wwwusage() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/forecast/wwwusage.txt")
-}
-
-fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
-    let p = dir.path().join(name);
-    std::fs::write(&p, text).unwrap();
-    p.to_str().unwrap().to_string()
-}
-
-/// Runs prae expecting failure; returns its one stderr line.
-fn fails(args: &[&str]) -> String {
-    let o = prae(args);
-    let err = String::from_utf8_lossy(&o.stderr).to_string();
-    assert!(!o.status.success(), "{args:?} succeeded: {err}");
-    assert!(o.stdout.is_empty(), "{args:?} printed to stdout");
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "{args:?}: not one line: {err}");
-    assert!(lines[0].starts_with("prae: "), "{args:?}: {err}");
-    lines[0].to_string()
 }
 
 fn numbers(n: usize) -> String {

@@ -8,15 +8,16 @@
 //! The guest reports on its serial console, which libvirt writes to a file; the tests read that
 //! file, polling with a deadline (`wait_until`), never sleeping a fixed time.
 
+#[path = "common/lab.rs"]
+mod lab;
+
+use lab::{connect, wait_until};
 use prae::domain::template::{self, TemplateValues};
-use prae::hypervisor::{DomainState, Hypervisor, Libvirt, Scope, VirtType};
+use prae::hypervisor::{Hypervisor, Libvirt, Scope, VirtType};
 use prae::model::{Allocation, Provenance, ResourceProfile};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-const URI: &str = "qemu:///system";
-/// Default of `PRAE_LAB_DIR` (as in the lab scripts): serial logs go under it.
-const DEFAULT_LAB_DIR: &str = "/var/tmp/prae-lab";
 /// How long a guest may take from start to its first report (measured: about 3 s under TCG).
 const BOOT_DEADLINE: Duration = Duration::from_secs(60);
 /// How long a live change may take to show in the guest (measured: under 1 s).
@@ -34,13 +35,10 @@ struct Lab {
 /// `Some(lab)` when `PRAE_LAB=1`; `None` (after printing why) otherwise. Panics when the lab is
 /// enabled but misconfigured: then a skip would hide a broken setup.
 fn lab() -> Option<Lab> {
-    if std::env::var("PRAE_LAB").as_deref() != Ok("1") {
-        println!("skipped: set PRAE_LAB=1 (see tests/lab/)");
+    if !lab::enabled("skipped", "") {
         return None;
     }
-    let guest = std::env::var_os("PRAE_LAB_GUEST")
-        .map(PathBuf::from)
-        .expect("PRAE_LAB=1 needs PRAE_LAB_GUEST: the directory tests/lab/build-guest.sh printed");
+    let guest = lab::guest_dir();
     for f in ["vmlinuz", "initrd.img"] {
         assert!(
             guest.join(f).is_file(),
@@ -48,18 +46,11 @@ fn lab() -> Option<Lab> {
             guest.display()
         );
     }
-    let lab_dir = std::env::var_os("PRAE_LAB_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_LAB_DIR));
-    let log_dir = lab_dir.join("logs");
+    // Serial logs go under `PRAE_LAB_DIR`.
+    let log_dir = lab::lab_dir().join("logs");
     std::fs::create_dir_all(&log_dir)
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", log_dir.display()));
     Some(Lab { guest, log_dir })
-}
-
-fn connect() -> Libvirt {
-    Libvirt::open(Some(URI))
-        .unwrap_or_else(|e| panic!("{e}; is libvirtd running? (tests/lab/start-libvirtd.sh)"))
 }
 
 /// A domain this test defined. Dropping it destroys and undefines the domain and removes its
@@ -78,11 +69,7 @@ impl LabDomain<'_> {
 
     /// The last `n` lines of the serial log, for failure messages.
     fn log_tail(&self, n: usize) -> String {
-        let text = std::fs::read(&self.log)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_else(|e| format!("(no serial log {}: {e})", self.log.display()));
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
+        lab::log_tail(&self.log, n)
     }
 
     /// Waits until the guest's latest report satisfies `ok`; returns that report.
@@ -108,19 +95,7 @@ impl LabDomain<'_> {
 
 impl Drop for LabDomain<'_> {
     fn drop(&mut self) {
-        // Errors are expected here (not running, already gone); what matters is that nothing is
-        // left behind.
-        if self
-            .hv
-            .domain_info(&self.name)
-            .is_ok_and(|i| i.state != DomainState::Shutoff)
-            && let Err(e) = self.hv.destroy(&self.name)
-        {
-            eprintln!("cleanup: destroy {}: {e}", self.name);
-        }
-        if let Err(e) = self.hv.undefine(&self.name) {
-            eprintln!("cleanup: undefine {}: {e}", self.name);
-        }
+        lab::remove_domain(self.hv, &self.name);
         let _ = std::fs::remove_file(&self.log);
     }
 }
@@ -177,21 +152,6 @@ fn reports(path: &Path) -> Vec<Report> {
             })
         })
         .collect()
-}
-
-/// Polls `f` every 50 ms until it returns `Some` or `deadline` has passed; `Err` carries how
-/// long it waited.
-fn wait_until<T>(deadline: Duration, mut f: impl FnMut() -> Option<T>) -> Result<T, Duration> {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return Ok(v);
-        }
-        if start.elapsed() >= deadline {
-            return Err(start.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Values for the `lab-small` template: `vcpus` of `max_vcpus` online, `memory_kib` of memory.

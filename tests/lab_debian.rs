@@ -12,6 +12,10 @@
 //! fails; what a killed run left is removed by the next run. The serial log in
 //! `$PRAE_LAB_DIR/logs/` is kept only when the test fails.
 
+#[path = "common/lab.rs"]
+mod lab;
+
+use lab::{DebianLab as Lab, URI};
 use prae::build::guest::{base64_decode, base64_encode};
 use prae::domain::template::{self, DiskImage, ImageFormat, TemplateValues};
 use prae::hypervisor::{DomainState, DomainStats, Hypervisor, Libvirt, VirtType};
@@ -20,9 +24,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const URI: &str = "qemu:///system";
-/// Default of `PRAE_LAB_DIR` (as in the lab scripts).
-const DEFAULT_LAB_DIR: &str = "/var/tmp/prae-lab";
 /// From `start` to the agent's first `guest-ping` answer (measured under TCG: 15-20 s on an
 /// idle host, 54 s with the host's two cores busy compiling).
 const AGENT_DEADLINE: Duration = Duration::from_secs(120);
@@ -37,35 +38,18 @@ const MIB: u64 = 1024;
 /// agent's environment).
 const GUEST_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// The lab with its Debian image, when enabled.
-struct Lab {
-    /// The directory build-debian.sh printed.
-    debian: PathBuf,
-    lab_dir: PathBuf,
-}
-
 /// `Some(lab)` when `PRAE_LAB=1` and `PRAE_LAB_DEBIAN` is set; `None` (after printing why)
 /// otherwise. Panics when they are set but the image directory is incomplete.
 fn lab() -> Option<Lab> {
-    if std::env::var("PRAE_LAB").as_deref() != Ok("1") {
-        println!("skipped: set PRAE_LAB=1 and PRAE_LAB_DEBIAN (see tests/lab/)");
-        return None;
-    }
-    let Some(debian) = std::env::var_os("PRAE_LAB_DEBIAN").map(PathBuf::from) else {
-        println!("skipped: set PRAE_LAB_DEBIAN to the directory tests/lab/build-debian.sh printed");
-        return None;
-    };
+    let lab = lab::debian_lab()?;
     for f in ["base.qcow2", "vmlinuz", "initrd.img", "manifest"] {
         assert!(
-            debian.join(f).is_file(),
+            lab.debian.join(f).is_file(),
             "PRAE_LAB_DEBIAN={} has no {f}; run tests/lab/build-debian.sh",
-            debian.display()
+            lab.debian.display()
         );
     }
-    let lab_dir = std::env::var_os("PRAE_LAB_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_LAB_DIR));
-    Some(Lab { debian, lab_dir })
+    Some(lab)
 }
 
 /// Runs `tests/lab/make-repo.sh PKG...` (arguments passed as such, no shell) and returns the
@@ -125,11 +109,7 @@ impl Guest<'_> {
 
     /// The last `n` lines of the serial console, for failure messages.
     fn log_tail(&self, n: usize) -> String {
-        let text = std::fs::read(&self.log)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_else(|e| format!("(no serial log {}: {e})", self.log.display()));
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
+        lab::log_tail(&self.log, n)
     }
 
     /// One guest agent command; the reply's `return` value.
@@ -233,16 +213,8 @@ impl Guest<'_> {
 
 impl Drop for Guest<'_> {
     fn drop(&mut self) {
-        // Errors are expected here (not running, already gone); what matters is that nothing
-        // is left behind. The overlays go when `_overlays` drops, after the domain.
-        if self.state().is_some_and(|s| s != DomainState::Shutoff)
-            && let Err(e) = self.hv.destroy(&self.name)
-        {
-            eprintln!("cleanup: destroy {}: {e}", self.name);
-        }
-        if let Err(e) = self.hv.undefine(&self.name) {
-            eprintln!("cleanup: undefine {}: {e}", self.name);
-        }
+        // The overlays go when `_overlays` drops, after the domain.
+        lab::remove_domain(self.hv, &self.name);
         if std::thread::panicking() {
             eprintln!("{}: serial log kept at {}", self.name, self.log.display());
         } else {

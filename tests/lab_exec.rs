@@ -18,43 +18,25 @@
 //!   `benches/exec-vcpu.sh`): a CPU-bound `xargs -P 2` command without and with vCPU hotplug;
 //!   prints the times and their ratio, asserts nothing about time.
 
+#[path = "common/lab.rs"]
+mod lab;
+
+use lab::{DebianLab as Lab, URI};
 use prae::build::guest::Agent;
 use prae::domain::template::{self, DiskImage, ImageFormat, TemplateValues};
 use prae::exec::{self, Orchestrator, Phase, Request};
-use prae::hypervisor::{DomainState, Hypervisor, Libvirt, VirtType};
+use prae::hypervisor::{Hypervisor, Libvirt, VirtType};
 use prae::model::Tier;
 use prae::store::Store;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const URI: &str = "qemu:///system";
-const DEFAULT_LAB_DIR: &str = "/var/tmp/prae-lab";
 /// From `start` to the agent's first answer (15-20 s idle, 54 s with the host busy, over
 /// 300 s at a load average of 22 with two guests booting).
 const AGENT_DEADLINE: Duration = Duration::from_secs(600);
 const MIB: u64 = 1024;
 const PREFIX: &str = "prae-lab-exec-";
-
-struct Lab {
-    debian: PathBuf,
-    lab_dir: PathBuf,
-}
-
-fn lab() -> Option<Lab> {
-    if std::env::var("PRAE_LAB").as_deref() != Ok("1") {
-        println!("skipped: set PRAE_LAB=1 and PRAE_LAB_DEBIAN (see tests/lab/)");
-        return None;
-    }
-    let Some(debian) = std::env::var_os("PRAE_LAB_DEBIAN").map(PathBuf::from) else {
-        println!("skipped: set PRAE_LAB_DEBIAN to the directory tests/lab/build-debian.sh printed");
-        return None;
-    };
-    let lab_dir = std::env::var_os("PRAE_LAB_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_LAB_DIR));
-    Some(Lab { debian, lab_dir })
-}
 
 /// The booted guest; dropping it destroys and undefines it, then removes its overlay.
 struct Guest<'a> {
@@ -65,17 +47,7 @@ struct Guest<'a> {
 
 impl Drop for Guest<'_> {
     fn drop(&mut self) {
-        if self
-            .hv
-            .domain_info(&self.name)
-            .is_ok_and(|i| i.state != DomainState::Shutoff)
-            && let Err(e) = self.hv.destroy(&self.name)
-        {
-            eprintln!("cleanup: destroy {}: {e}", self.name);
-        }
-        if let Err(e) = self.hv.undefine(&self.name) {
-            eprintln!("cleanup: undefine {}: {e}", self.name);
-        }
+        lab::remove_domain(self.hv, &self.name);
     }
 }
 
@@ -90,8 +62,7 @@ fn remove_leftovers(hv: &Libvirt, lab_dir: &Path) {
     for d in hv.list_domains().expect("list domains") {
         if dead(&d.name) {
             eprintln!("removing the leftover domain {}", d.name);
-            let _ = hv.destroy(&d.name);
-            let _ = hv.undefine(&d.name);
+            lab::remove_domain_quietly(hv, &d.name);
         }
     }
     for entry in std::fs::read_dir(lab_dir).into_iter().flatten().flatten() {
@@ -192,7 +163,7 @@ fn orchestrator<'a>(hv: &'a Libvirt, store: &'a mut Store) -> Orchestrator<'a> {
 
 #[test]
 fn memory_is_added_before_a_300_mib_command() {
-    let Some(lab) = lab() else { return };
+    let Some(lab) = lab::debian_lab() else { return };
     let hv = Libvirt::open(Some(URI))
         .unwrap_or_else(|e| panic!("{e}; is libvirtd running? (tests/lab/start-libvirtd.sh)"));
     let guest = boot(&hv, &lab, "mem", 256, 1);
@@ -264,7 +235,7 @@ fn memory_is_added_before_a_300_mib_command() {
 #[test]
 #[ignore = "benchmark (benches/exec-vcpu.sh)"]
 fn vcpu_hotplug_speeds_up_a_parallel_command() {
-    let Some(lab) = lab() else { return };
+    let Some(lab) = lab::debian_lab() else { return };
     let hv = Libvirt::open(Some(URI)).expect("libvirtd");
     let guest = boot(&hv, &lab, "cpu", 512, 2);
     let name = guest.name.clone();
@@ -345,7 +316,7 @@ exit($st >> 8);
 #[test]
 #[ignore = "measurement (calibration/commands/measure.sh)"]
 fn calibrate_commands() {
-    let Some(lab) = lab() else { return };
+    let Some(lab) = lab::debian_lab() else { return };
     let hv = Libvirt::open(Some(URI)).expect("libvirtd");
     let guest = boot(&hv, &lab, "cal", 1024, 2);
     let name = guest.name.clone();

@@ -5,6 +5,10 @@
 //! bootable device: it sits in its firmware, which is enough for stats, iotune and interface
 //! parameters. Every domain is named `prae-lab-hv-*` and destroyed and undefined at the end.
 
+#[path = "common/lab.rs"]
+mod lab;
+
+use lab::wait_until;
 use prae::Error;
 use prae::hypervisor::{Hypervisor, Libvirt, LifecycleKind, Scope, VirtType, XmlKind};
 use prae::model::{Bandwidth, IoTune};
@@ -12,17 +16,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio_stream::StreamExt;
 
-const URI: &str = "qemu:///system";
-
 fn lab() -> Option<Libvirt> {
-    if std::env::var("PRAE_LAB").as_deref() != Ok("1") {
-        println!("skipped: set PRAE_LAB=1 (see tests/lab/)");
+    if !lab::enabled("skipped", "") {
         return None;
     }
-    Some(
-        Libvirt::open(Some(URI))
-            .unwrap_or_else(|e| panic!("{e}; is libvirtd running? (tests/lab/start-libvirtd.sh)")),
-    )
+    Some(lab::connect())
 }
 
 /// A 16 MiB sparse raw disk in a private temporary directory.
@@ -65,15 +63,13 @@ struct Guest<'a> {
 
 impl Drop for Guest<'_> {
     fn drop(&mut self) {
-        let _ = self.hv.destroy(&self.name);
-        let _ = self.hv.undefine(&self.name);
+        lab::remove_domain_quietly(self.hv, &self.name);
     }
 }
 
 fn running_guest<'a>(hv: &'a Libvirt, name: &str, mac: &str) -> Guest<'a> {
     // A leftover from an interrupted run would make define fail.
-    let _ = hv.destroy(name);
-    let _ = hv.undefine(name);
+    lab::remove_domain_quietly(hv, name);
     let dir = tempfile::tempdir().expect("tempdir");
     let disk = scratch_disk(dir.path());
     hv.define(&guest_xml(name, &disk, mac)).expect("define");
@@ -84,20 +80,6 @@ fn running_guest<'a>(hv: &'a Libvirt, name: &str, mac: &str) -> Guest<'a> {
     };
     hv.start(name).expect("start");
     g
-}
-
-fn wait_until<T>(deadline: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if start.elapsed() > deadline {
-            return None;
-        }
-        // Poll interval, not a wait for something to happen.
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
@@ -111,7 +93,7 @@ fn all_domain_stats_of_a_running_guest() {
             .into_iter()
             .find(|s| s.name == name && s.cpu_time_ns.is_some_and(|t| t > 0))
     })
-    .expect("a stats record with cpu.time for the guest");
+    .unwrap_or_else(|_| panic!("a stats record with cpu.time for the guest"));
     assert_eq!(s.state, Some(1), "{s:?}");
     assert_eq!(s.balloon_current_kib, Some(65536), "{s:?}");
     assert_eq!(s.balloon_maximum_kib, Some(65536), "{s:?}");
@@ -341,7 +323,7 @@ fn agent_command_answers_guest_ping() {
             }
         }
     })
-    .unwrap_or_else(|| panic!("no agent reply within 90 s; last error: {last}"));
+    .unwrap_or_else(|_| panic!("no agent reply within 90 s; last error: {last}"));
     assert_eq!(reply.trim(), r#"{"return":{}}"#);
     let info = hv
         .agent_command(name, r#"{"execute":"guest-info"}"#, 10)
