@@ -25,9 +25,10 @@
 //! | [`exec`]       | command orchestration: predict a command's needs, pre-allocate on the running VM, run it through the guest agent, grow, restore, record; queue and reservations | libvirt only through the `Hypervisor` trait, the database only through `store`; commands are argument vectors, never shell text; what it changes it restores |
 //! | [`cli`]        | clap definitions and handlers for `prae` and `prae-virsh`  | parse, validate, then call the library; never passes text through a shell |
 //!
-//! Modules named in the design that later work adds: `exec/` (command orchestration over the
-//! hypervisor trait and the store), `daemon/` (tokio runtime, API, interception, sampling).
-//! `optimize` and `profile` are not yet called by `engine`.
+//! Not yet wired: `engine::predict` (what `prae build`, `prae define`, `prae-virsh` and the
+//! daemon apply) still answers from the per-tier table with the operator's pinned values over it;
+//! `optimize` and `profile` are libraries the engine does not call yet, and the history evidence
+//! (`engine::evidence`) is used by `prae predict` and `prae replay` only.
 //!
 //! # Invariants
 //! - Pure modules take their inputs as values and never reach out (no libvirt, files or clock).

@@ -10,9 +10,9 @@ pub mod exec;
 pub mod forecast;
 pub mod history;
 pub mod prae;
-pub mod status;
 pub mod predict;
 pub mod replay;
+pub mod status;
 pub mod virsh;
 
 use crate::domain::Rewritten;

@@ -30,8 +30,8 @@
 //! writes samples as CSV ([`export_header`]; unmeasured fields are empty cells) and
 //! [`Store::import_csv`] reads that back, so export -> import -> export is byte-identical.
 
-pub mod files;
 pub mod exec;
+pub mod files;
 mod import;
 pub mod live;
 pub mod replay;
