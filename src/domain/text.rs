@@ -58,6 +58,18 @@ impl ShortText {
         Self::concat(&[digits, suffix])
     }
 
+    /// Length in bytes (without the UTF-8 check `as_str` makes for inline texts).
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            Repr::Inline { len, .. } => usize::from(*len),
+            Repr::Heap(s) => s.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn as_str(&self) -> &str {
         match &self.0 {
             // Only whole `str`s are ever copied in, so the bytes are UTF-8.

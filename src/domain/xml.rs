@@ -702,14 +702,15 @@ pub(crate) fn scan_attrs(tag: &str, name_len: usize) -> impl Iterator<Item = Att
     let mut i = 1 + name_len;
     std::iter::from_fn(move || {
         let ws = i;
-        while i < b.len() && b[i].is_ascii_whitespace() {
+        while i < b.len() && CLASS[usize::from(b[i])] & WS != 0 {
             i += 1;
         }
         if i >= b.len() || b[i] == b'>' || b[i] == b'/' {
             return None;
         }
         let ks = i;
-        while i < b.len() && b[i] != b'=' && !b[i].is_ascii_whitespace() {
+        // A checked tag's keys hold none of the other key-ending bytes (`>/<"'`).
+        while i < b.len() && CLASS[usize::from(b[i])] & KEY_END == 0 {
             i += 1;
         }
         let ke = i;
