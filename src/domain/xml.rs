@@ -177,6 +177,14 @@ impl<'a> Doc<'a> {
                 c if c.is_ascii_alphabetic() || c == b'_' => {
                     let ns = lt + 1;
                     let mut j = ns;
+                    // Four bytes per branch, then the rest one by one.
+                    while let Some(w) = b.get(j..j + 4) {
+                        let c = |k: usize| CLASS[usize::from(w[k])];
+                        if c(0) & c(1) & c(2) & c(3) & NAME == 0 {
+                            break;
+                        }
+                        j += 4;
+                    }
                     while j < b.len() && CLASS[usize::from(b[j])] & NAME != 0 {
                         j += 1;
                     }
@@ -565,6 +573,13 @@ fn tag_attrs(
             return Err((start + i, "attributes must be separated by whitespace"));
         }
         let ks = i;
+        while let Some(w) = b.get(i..i + 4) {
+            let c = |k: usize| CLASS[usize::from(w[k])];
+            if (c(0) | c(1) | c(2) | c(3)) & KEY_END != 0 {
+                break;
+            }
+            i += 4;
+        }
         while i < b.len() && CLASS[usize::from(b[i])] & KEY_END == 0 {
             i += 1;
         }
