@@ -235,9 +235,9 @@ pub(crate) fn read(doc: &Doc, p: usize) -> Result<Meta> {
     for c in doc.children(p) {
         match local(doc.name(c)) {
             "change" => m.changes.push(Change {
-                what: doc.attr(c, "what").unwrap_or_default().into_owned(),
-                from: doc.attr(c, "from").unwrap_or_default().into_owned(),
-                to: doc.attr(c, "to").unwrap_or_default().into_owned(),
+                what: doc.attr(c, "what").unwrap_or_default().into(),
+                from: doc.attr(c, "from").unwrap_or_default().into(),
+                to: doc.attr(c, "to").unwrap_or_default().into(),
             }),
             "original" => {
                 let at = doc

@@ -28,11 +28,14 @@ use xml::Doc;
 mod metadata;
 mod rewrite;
 pub mod template;
+mod text;
 mod view;
 mod xml;
 
 /// prae's XML namespace for its `<metadata>` child.
 pub const PRAE_NS: &str = "urn:prae:allocation:1";
+pub use text::ShortText;
+
 /// The prefix prae writes its metadata with.
 pub const PRAE_PREFIX: &str = "prae";
 
@@ -83,9 +86,9 @@ pub struct InterfaceView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     /// What changed: `vcpu`, `memory`, `disk vda bus`, `interface 52:54:... bandwidth`, ...
-    pub what: String,
-    pub from: String,
-    pub to: String,
+    pub what: ShortText,
+    pub from: ShortText,
+    pub to: ShortText,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,7 +4,7 @@ use super::view::{
     IOTUNE_KEYS, Layout, Values, attr_kib, iotune_get, read_bandwidth, read_iotune, scaled_kib,
 };
 use super::xml::{Doc, Edits, Gen, edit_tag_into, short_eq};
-use super::{Change, Skipped};
+use super::{Change, ShortText, Skipped};
 use crate::Result;
 use crate::model::{Bandwidth, BandwidthLimit, DiskBus, IoTune, ResourceProfile};
 use std::borrow::Cow;
@@ -96,10 +96,14 @@ pub(crate) struct Plan<'d, 'a> {
     /// The domain's counts and sizes before the rewrite.
     v: Values,
     /// The profile's disk limits as change records show them (the same for every disk).
-    iotune_text: Option<String>,
+    iotune_text: Option<ShortText>,
 }
 
-fn change(what: impl Into<String>, from: impl Into<String>, to: impl Into<String>) -> Change {
+fn change(
+    what: impl Into<ShortText>,
+    from: impl Into<ShortText>,
+    to: impl Into<ShortText>,
+) -> Change {
     Change {
         what: what.into(),
         from: from.into(),
@@ -107,14 +111,9 @@ fn change(what: impl Into<String>, from: impl Into<String>, to: impl Into<String
     }
 }
 
-/// `disk <dev> <what>`, allocated once.
-fn disk_what(dev: &str, what: &str) -> String {
-    let mut s = String::with_capacity(6 + dev.len() + what.len());
-    s.push_str("disk ");
-    s.push_str(dev);
-    s.push(' ');
-    s.push_str(what);
-    s
+/// `disk <dev> <what>`, inline when short.
+fn disk_what(dev: &str, what: &str) -> ShortText {
+    ShortText::concat(&["disk ", dev, " ", what])
 }
 
 /// `kib` written in `unit` when that is exact.
@@ -160,7 +159,10 @@ fn push_disk_suffix(out: &mut String, mut i: usize) {
     }
 }
 
-fn fmt_iotune(io: &IoTune) -> String {
+fn fmt_iotune(io: &IoTune) -> ShortText {
+    if (0..IOTUNE_KEYS.len()).all(|k| iotune_get(io, k).is_none()) {
+        return ShortText::from("none");
+    }
     let mut s = String::with_capacity(64);
     for (k, key) in IOTUNE_KEYS.iter().enumerate() {
         if let Some(v) = iotune_get(io, k) {
@@ -172,10 +174,7 @@ fn fmt_iotune(io: &IoTune) -> String {
             push_u64(&mut s, v);
         }
     }
-    if s.is_empty() {
-        s.push_str("none");
-    }
-    s
+    s.into()
 }
 
 /// Appends a number's decimal digits (no formatter machinery on the hot path).
@@ -195,25 +194,19 @@ pub(crate) fn push_u64(out: &mut String, mut v: u64) {
     }
 }
 
-fn num(v: u64) -> String {
-    let mut s = String::with_capacity(20);
-    push_u64(&mut s, v);
-    s
+fn num(v: u64) -> ShortText {
+    ShortText::number(v, "")
 }
 
 /// Sizes as operators read them (`512MiB`, `3GiB`, `1536KiB`), like `units::format_kib`.
-fn kib_str(kib: u64) -> String {
-    let mut s = String::with_capacity(16);
-    let (v, u) = if kib != 0 && kib.is_multiple_of(1024 * 1024) {
-        (kib / (1024 * 1024), "GiB")
+fn kib_str(kib: u64) -> ShortText {
+    if kib != 0 && kib.is_multiple_of(1024 * 1024) {
+        ShortText::number(kib / (1024 * 1024), "GiB")
     } else if kib != 0 && kib.is_multiple_of(1024) {
-        (kib / 1024, "MiB")
+        ShortText::number(kib / 1024, "MiB")
     } else {
-        (kib, "KiB")
-    };
-    push_u64(&mut s, v);
-    s.push_str(u);
-    s
+        ShortText::number(kib, "KiB")
+    }
 }
 
 fn fmt_limit(l: &Option<BandwidthLimit>) -> String {
@@ -1009,7 +1002,7 @@ impl<'d, 'a> Plan<'d, 'a> {
             // The target's attribute edits: bus, dev, rotation_rate.
             let mut set_bus = None;
             let mut set_dev = None;
-            let mut set_rr: Option<Option<String>> = None;
+            let mut set_rr: Option<Option<ShortText>> = None;
             let mut new_bus = bus;
             if let Some(b) = mv {
                 self.changes.push(change(

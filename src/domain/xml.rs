@@ -113,15 +113,14 @@ impl<'a> Doc<'a> {
             // Text up to the next '<'.
             let ts = i;
             let mut amp = false;
-            while i < b.len() {
-                let c = CLASS[usize::from(b[i])];
-                if c & TEXT_END != 0 {
-                    if b[i] == b'<' {
-                        break;
-                    }
+            loop {
+                i = find2(b, i, b'<', b'&');
+                if i < b.len() && b[i] == b'&' {
                     amp = true;
+                    i += 1;
+                } else {
+                    break;
                 }
-                i += 1;
             }
             if stack.is_empty() {
                 if !b[ts..i].iter().all(|c| c.is_ascii_whitespace()) {
@@ -137,14 +136,18 @@ impl<'a> Doc<'a> {
             match *b.get(lt + 1)? {
                 b'/' => {
                     let &(idx, _) = stack.last()?;
-                    let gt = lt + 2 + b.get(lt + 2..)?.iter().position(|&c| c == b'>')?;
+                    // The expected name, then optional whitespace, then '>'.
                     let e = elems[idx as usize];
                     let name = &b[e.start + 1..e.start + 1 + e.name_len as usize];
-                    let got = &b[lt + 2..gt];
-                    let rest = got.get(name.len()..)?;
-                    if !short_eq(&got[..name.len()], name)
-                        || !rest.iter().all(|c| c.is_ascii_whitespace())
-                    {
+                    let ne = lt + 2 + name.len();
+                    if !short_eq(b.get(lt + 2..ne)?, name) {
+                        return None;
+                    }
+                    let mut gt = ne;
+                    while CLASS[usize::from(*b.get(gt)?)] & WS != 0 {
+                        gt += 1;
+                    }
+                    if b[gt] != b'>' {
                         return None;
                     }
                     stack.pop();
@@ -174,6 +177,14 @@ impl<'a> Doc<'a> {
                 c if c.is_ascii_alphabetic() || c == b'_' => {
                     let ns = lt + 1;
                     let mut j = ns;
+                    // Four bytes per branch, then the rest one by one.
+                    while let Some(w) = b.get(j..j + 4) {
+                        let c = |k: usize| CLASS[usize::from(w[k])];
+                        if c(0) & c(1) & c(2) & c(3) & NAME == 0 {
+                            break;
+                        }
+                        j += 4;
+                    }
                     while j < b.len() && CLASS[usize::from(b[j])] & NAME != 0 {
                         j += 1;
                     }
@@ -562,6 +573,13 @@ fn tag_attrs(
             return Err((start + i, "attributes must be separated by whitespace"));
         }
         let ks = i;
+        while let Some(w) = b.get(i..i + 4) {
+            let c = |k: usize| CLASS[usize::from(w[k])];
+            if (c(0) | c(1) | c(2) | c(3)) & KEY_END != 0 {
+                break;
+            }
+            i += 4;
+        }
         while i < b.len() && CLASS[usize::from(b[i])] & KEY_END == 0 {
             i += 1;
         }
@@ -582,21 +600,12 @@ fn tag_attrs(
         };
         // Values are short: a plain loop beats a searcher here.
         let vs = i + 1;
-        let mut j = vs;
-        while j < b.len() {
-            let c = b[j];
-            if CLASS[usize::from(c)] & VALUE_END != 0 {
-                if c == q {
-                    break;
-                }
-                if c == b'<' {
-                    return Err((start + j, "'<' in an attribute value"));
-                }
-            }
-            j += 1;
-        }
+        let j = find2(b, vs, q, b'<');
         if j >= b.len() {
             return Err((start + i, "an unterminated attribute value"));
+        }
+        if b[j] == b'<' {
+            return Err((start + j, "'<' in an attribute value"));
         }
         i = j + 1;
         let key = &b[ks..ke];
@@ -612,6 +621,31 @@ fn tag_attrs(
     }
 }
 
+/// The first index at or after `i` where `b` holds `x` or `y` (`b.len()` when none), eight
+/// bytes at a time (SWAR: a word XORed with the byte broadcast has a zero byte where it matched;
+/// the lowest flagged byte of the zero test is exact, so its position is the first match).
+#[inline(always)]
+pub(crate) fn find2(b: &[u8], mut i: usize, x: u8, y: u8) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let (bx, by) = (LO * u64::from(x), LO * u64::from(y));
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(w);
+        let (a, c) = (w ^ bx, w ^ by);
+        let z = ((a.wrapping_sub(LO) & !a) | (c.wrapping_sub(LO) & !c)) & HI;
+        if z != 0 {
+            return i + (z.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() && b[i] != x && b[i] != y {
+        i += 1;
+    }
+    i.min(b.len())
+}
+
 /// Byte classes for the scanner: one table look-up instead of a chain of compares.
 const NAME: u8 = 1;
 const WS: u8 = 2;
@@ -619,8 +653,6 @@ const KEY_END: u8 = 4;
 const ESCAPE: u8 = 8;
 /// `<` and `&`: where a run of text ends or needs a look.
 const TEXT_END: u8 = 16;
-/// `<` and both quotes: where an attribute value ends or is malformed.
-const VALUE_END: u8 = 32;
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut c = 0;
@@ -641,9 +673,6 @@ static CLASS: [u8; 256] = {
         }
         if matches!(b, b'<' | b'&') {
             k |= TEXT_END;
-        }
-        if matches!(b, b'<' | b'"' | b'\'') {
-            k |= VALUE_END;
         }
         t[c] = k;
         c += 1;
@@ -688,14 +717,15 @@ pub(crate) fn scan_attrs(tag: &str, name_len: usize) -> impl Iterator<Item = Att
     let mut i = 1 + name_len;
     std::iter::from_fn(move || {
         let ws = i;
-        while i < b.len() && b[i].is_ascii_whitespace() {
+        while i < b.len() && CLASS[usize::from(b[i])] & WS != 0 {
             i += 1;
         }
         if i >= b.len() || b[i] == b'>' || b[i] == b'/' {
             return None;
         }
         let ks = i;
-        while i < b.len() && b[i] != b'=' && !b[i].is_ascii_whitespace() {
+        // A checked tag's keys hold none of the other key-ending bytes (`>/<"'`).
+        while i < b.len() && CLASS[usize::from(b[i])] & KEY_END == 0 {
             i += 1;
         }
         let ke = i;
@@ -711,7 +741,10 @@ pub(crate) fn scan_attrs(tag: &str, name_len: usize) -> impl Iterator<Item = Att
             return None;
         }
         let vs = i + 1;
-        let ve = vs + b.get(vs..)?.iter().position(|&c| c == quote)?;
+        let ve = find2(b, vs, quote, quote);
+        if ve >= b.len() {
+            return None;
+        }
         i = ve + 1;
         Some(AttrSpan {
             whole: ws..i,
