@@ -1,13 +1,13 @@
 //! The genetic algorithm. Per generation: the population is sorted (best first), the elites are
 //! kept, and every other slot gets a child built by one pure function of `(previous population,
 //! seed, generation, slot)`: tournament selection, crossover, mutation, repair, evaluation. That
-//! function is mapped over the slots with rayon's `par_iter` or with `iter`; each child draws from
-//! its own ChaCha8 generator seeded from `(seed, generation, slot)`, so both give the same
-//! population, bit for bit.
+//! function is run over the slots by every thread of the current rayon pool (each takes the next
+//! free slot; `rayon::broadcast`) or by the calling thread alone; each child draws from its own
+//! ChaCha8 generator seeded from `(seed, generation, slot)`, so both give the same population,
+//! bit for bit.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::tables::{Compiled, Fitness, Scratch};
@@ -45,7 +45,8 @@ pub struct GaOptions {
     pub mutation_rate: Option<f64>,
     /// Best individuals copied unchanged into the next generation.
     pub elites: usize,
-    /// Evaluate each generation with rayon (`par_iter`) instead of `iter`. Same answer either way.
+    /// Build each generation on every thread of the current rayon pool instead of the calling
+    /// thread alone. Same answer either way.
     pub parallel: bool,
     /// Finish with a first-improvement local search on the best individual.
     pub polish: bool,
@@ -116,25 +117,37 @@ fn slot_rng(seed: u64, generation: u32, slot: usize) -> ChaCha8Rng {
     ))
 }
 
-/// Children per rayon task at least: a child costs a few microseconds, so smaller tasks would
-/// spend more on scheduling than on work.
-const MIN_SLOTS_PER_TASK: usize = 8;
-
 /// Calls `f(slot, genes, fitness, scratch)` for every slot of a flat population buffer
 /// (`genes` holds `n` genes per slot), in parallel or not; every slot's result depends only on
-/// its slot, so both fill the buffers identically. `scratch` is reused between the slots of one
-/// task and never carries information from one slot to the next.
+/// its slot, so both fill the buffers identically. `scratch` is reused between the slots one
+/// thread builds and never carries information from one slot to the next.
+///
+/// In parallel every thread of the pool takes the next free slot from a shared queue until none
+/// is left. A child costs about 11 us, so a generation is only ~2 ms of work; rayon's split tree
+/// (`par_chunks_mut` with at least 8 or 2 slots per task) gained less on 2 threads, measured side
+/// by side in `benches/results/optimize.md`: taking one slot at a time keeps every thread busy to
+/// the end of the generation.
 fn for_each_slot<F>(genes: &mut [u32], fits: &mut [Fitness], n: usize, parallel: bool, f: F)
 where
     F: Fn(usize, &mut [u32], &mut Fitness, &mut Scratch) + Sync + Send,
 {
     if parallel {
-        genes
-            .par_chunks_mut(n)
-            .zip(fits.par_iter_mut())
+        let mut slots: Vec<(usize, &mut [u32], &mut Fitness)> = genes
+            .chunks_mut(n)
+            .zip(fits.iter_mut())
             .enumerate()
-            .with_min_len(MIN_SLOTS_PER_TASK)
-            .for_each_init(Scratch::default, |s, (slot, (g, fit))| f(slot, g, fit, s));
+            .map(|(k, (g, fit))| (k, g, fit))
+            .collect();
+        let queue = std::sync::Mutex::new(slots.iter_mut());
+        rayon::broadcast(|_| {
+            let mut s = Scratch::default();
+            loop {
+                // a poisoned lock means another thread panicked: that panic is re-raised
+                let next = queue.lock().ok().and_then(|mut q| q.next());
+                let Some((slot, g, fit)) = next else { break };
+                f(*slot, g, fit, &mut s);
+            }
+        });
     } else {
         let mut s = Scratch::default();
         for (slot, (g, fit)) in genes.chunks_mut(n).zip(fits.iter_mut()).enumerate() {

@@ -43,9 +43,10 @@
 //!   request, mutation, elitism, repair, a greedy seeded individual among random ones, a final
 //!   first-improvement local search, stop after `stall_generations` without improvement or
 //!   `max_generations`). Each generation's children are built, repaired and evaluated by one pure
-//!   function mapped over the child slots with rayon's `par_chunks_mut` (or `chunks_mut`), each
-//!   child with its own generator seeded from `(seed, generation, slot)`. The population lives in
-//!   two flat gene buffers (this generation's and the next), and each task reuses one scratch
+//!   function run over the child slots by every thread of the rayon pool, each taking the next
+//!   free slot (`rayon::broadcast`; or by the calling thread alone), each child with its own
+//!   generator seeded from `(seed, generation, slot)`. The population lives in two flat gene
+//!   buffers (this generation's and the next), and each thread reuses one scratch
 //!   (loads per host and per request), so building a child allocates nothing. Repair keeps
 //!   per-host and per-request running sums and only considers options that use an overloaded
 //!   resource; the local search walks each request's option combinations, listed once per solve

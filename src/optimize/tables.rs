@@ -225,8 +225,11 @@ impl Compiled {
             self.combo_start.push(self.combo_cost.len());
             return;
         };
-        let mut list: Vec<(f64, Use, Vec<u32>)> = Vec::with_capacity(total);
-        let mut idx = vec![0u32; genes.len()];
+        let width = genes.len();
+        // (cost, use) per combination, its options at `k * width..` in `opts`
+        let mut list: Vec<(f64, Use)> = Vec::with_capacity(total);
+        let mut opts: Vec<u32> = Vec::with_capacity(total * width);
+        let mut idx = vec![0u32; width];
         'all: loop {
             let (mut cost, mut u) = (0.0, [0.0; RESOURCES]);
             for (j, g) in genes.clone().enumerate() {
@@ -234,7 +237,8 @@ impl Compiled {
                 cost += self.cost[o];
                 add(&mut u, &self.uses[o]);
             }
-            list.push((cost, u, idx.clone()));
+            list.push((cost, u));
+            opts.extend_from_slice(&idx);
             // odometer, first choice fastest
             for (j, g) in genes.clone().enumerate() {
                 idx[j] += 1;
@@ -246,11 +250,13 @@ impl Compiled {
             break;
         }
         // stable: equal costs keep enumeration order
-        list.sort_by(|a, b| a.0.total_cmp(&b.0));
-        for (cost, u, opts) in list {
-            self.combo_cost.push(cost);
-            self.combo_use.push(u);
-            self.combo_opts.extend(opts);
+        let mut order: Vec<usize> = (0..list.len()).collect();
+        order.sort_by(|&a, &b| list[a].0.total_cmp(&list[b].0));
+        for k in order {
+            self.combo_cost.push(list[k].0);
+            self.combo_use.push(list[k].1);
+            self.combo_opts
+                .extend_from_slice(&opts[k * width..(k + 1) * width]);
         }
         self.combo_start.push(self.combo_cost.len());
     }
