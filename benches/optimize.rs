@@ -1,5 +1,5 @@
 //! The optimizer on 100 pending requests x 8 hosts (`synthetic::Spec::bench`): time to converge
-//! with the serial evaluation (`iter`, one thread) and the parallel one (`par_iter` on a local
+//! with the serial evaluation (`iter`, one thread) and the parallel one (every thread of a local
 //! rayon pool of 2 threads), the speed-up between them, and the GA's gap to the exact optimum on
 //! 200 random instances small enough to enumerate.
 //!
@@ -72,8 +72,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Alternating runs over several seeds, so every variant sees the same machine load: serial
-/// (`iter`) on a pool of 1, parallel (`par_iter`) on a pool of 1 (rayon's overhead alone) and
-/// parallel on a pool of 2. Every run of a seed must give the same answer.
+/// (`iter`) on a pool of 1, parallel (`parallel: true`) on a pool of 1 (rayon's overhead alone)
+/// and parallel on a pool of 2. Every run of a seed must give the same answer.
 fn speedup(p: &Problem, one: &ThreadPool, two: &ThreadPool) {
     let (mut ts, mut t1, mut tp) = (vec![], vec![], vec![]);
     let mut gens = vec![];
