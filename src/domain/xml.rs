@@ -201,24 +201,8 @@ impl<'a> Doc<'a> {
                     let after = lt + gt + 1;
                     let empty = b[after - 2] == b'/';
                     let idx = elems.len() as u32;
-                    let (parent, prev) = match stack.last_mut() {
-                        Some((p, last)) => {
-                            let prev = *last;
-                            *last = idx;
-                            (*p, prev)
-                        }
-                        None => {
-                            if root != NONE {
-                                return None;
-                            }
-                            root = idx;
-                            (NONE, NONE)
-                        }
-                    };
-                    if prev != NONE {
-                        elems[prev as usize].next_sibling = idx;
-                    } else if parent != NONE {
-                        elems[parent as usize].first_child = idx;
+                    if !link(&mut elems, stack.last_mut(), &mut root, idx) {
+                        return None;
                     }
                     elems.push(Elem {
                         start: lt,
@@ -267,24 +251,8 @@ impl<'a> Doc<'a> {
                     }
                     let idx = elems.len() as u32;
                     let empty = matches!(ev, Event::Empty(_));
-                    let (parent, prev) = match stack.last_mut() {
-                        Some((p, last)) => {
-                            let prev = *last;
-                            *last = idx;
-                            (*p, prev)
-                        }
-                        None => {
-                            if root != NONE {
-                                return Err(xml_err(src, pos, "a second root element"));
-                            }
-                            root = idx;
-                            (NONE, NONE)
-                        }
-                    };
-                    if prev != NONE {
-                        elems[prev as usize].next_sibling = idx;
-                    } else if parent != NONE {
-                        elems[parent as usize].first_child = idx;
+                    if !link(&mut elems, stack.last_mut(), &mut root, idx) {
+                        return Err(xml_err(src, pos, "a second root element"));
                     }
                     elems.push(Elem {
                         start: pos,
@@ -452,6 +420,26 @@ impl<'a> Doc<'a> {
         let s = self.elems[sibling].start;
         self.src.get(self.ws_before(s)..s).unwrap_or("")
     }
+}
+
+/// Links element `idx` (about to be pushed) into the tree: as the next sibling of the open
+/// element's last child, as its first child, or as the root when nothing is open. `top` is the
+/// innermost open element and its last child so far. `false`: a second root element.
+fn link(elems: &mut [Elem], top: Option<&mut (u32, u32)>, root: &mut u32, idx: u32) -> bool {
+    let (parent, prev) = match top {
+        Some((p, last)) => (*p, std::mem::replace(last, idx)),
+        None if *root != NONE => return false,
+        None => {
+            *root = idx;
+            (NONE, NONE)
+        }
+    };
+    if prev != NONE {
+        elems[prev as usize].next_sibling = idx;
+    } else if parent != NONE {
+        elems[parent as usize].first_child = idx;
+    }
+    true
 }
 
 /// The scanner's stack of open elements, without a heap allocation.
